@@ -1,0 +1,46 @@
+/* dd_cli: `duodiag SUBCOMMAND ...` dispatch. */
+#include "dd_cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "dd_proc.h"
+
+static int s_version(int argc, char **argv) {
+  printf("duodiag %s\n", DD_VERSION);
+  return DD_EXIT_OK;
+}
+
+static const dd_cli_cmd_t s_cmds[] = {
+    {"bench", "run a benchmark and print its figures (duodiag bench --help)", dd_cli_bench},
+    {"version", "print the version", s_version},
+};
+#define S_NCMDS (sizeof s_cmds / sizeof s_cmds[0])
+
+static void s_usage(FILE *to) {
+  fprintf(to, "usage: duodiag SUBCOMMAND [options]   (duodiag SUBCOMMAND --help for more)\n\n"
+              "Simulation and hardware-in-the-loop test harness for dual-remote vehicle "
+              "diagnosis.\n\nSubcommands:\n");
+  for (size_t i = 0; i < S_NCMDS; i++) fprintf(to, "  %-10s %s\n", s_cmds[i].name, s_cmds[i].summary);
+  fprintf(to, "\nExit codes: 0 success, 1 a check failed, 2 bad usage or bad input.\n");
+}
+
+int dd_cli_main(int argc, char **argv) {
+  if (argc < 2) {
+    s_usage(stderr);
+    return DD_EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    s_usage(stdout);
+    return DD_EXIT_OK;
+  }
+  if (!strcmp(argv[1], "--version")) return s_version(argc, argv);
+  for (size_t i = 0; i < S_NCMDS; i++)
+    if (!strcmp(argv[1], s_cmds[i].name)) return s_cmds[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "duodiag: unknown subcommand '%s'\n", argv[1]);
+  /* Suggest the nearest subcommand when the word is a near miss. */
+  for (size_t i = 0; i < S_NCMDS; i++)
+    if (!strncmp(argv[1], s_cmds[i].name, 2)) fprintf(stderr, "did you mean '%s'?\n", s_cmds[i].name);
+  s_usage(stderr);
+  return DD_EXIT_USAGE;
+}
