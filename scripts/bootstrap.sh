@@ -12,7 +12,7 @@ PACKAGES=(
   check libprotobuf-c-dev protobuf-c-compiler libfyaml-dev libsodium-dev libjansson-dev
   libpcap-dev
   # tests: the real-kernel CAN check under qemu, and external CAN tools for interop
-  qemu-system-x86 busybox-static cpio can-utils valgrind
+  qemu-system-x86 busybox-static cpio can-utils valgrind tshark
 )
 
 missing=()

@@ -14,8 +14,11 @@ status=0
 for dir in "$build" "$asan"; do
   echo "== tests in $dir"
   out=$(mktemp)
+  # The VM test runs a gcc-built program inside qemu whatever the build: once is enough.
+  exclude=()
+  [[ $dir == "$asan" ]] && exclude=(-LE vm)
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" --output-junit "$PWD/$dir/junit.xml" \
-    2>&1 | tee "$out"
+    "${exclude[@]}" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$out" | tail -n 1)
   rm -f "$out"

@@ -82,7 +82,7 @@ static int s_cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static int s_run(const s_cfg_t *cfg, size_t size) {
+static int s_run(const s_cfg_t *cfg, size_t size, const char *out_dir) {
   int rc;
   dd_rig_t *rig = NULL;
   s_run_t r = {.cfg = cfg, .size = size};
@@ -93,13 +93,18 @@ static int s_run(const s_cfg_t *cfg, size_t size) {
     goto out;
   }
   for (size_t i = 0; i < size; i++) r.payload[i] = (uint8_t)(i * 7 + 3);
-  rc = dd_rig_new(NULL, &rig);
+  char dir[512];
+  if (out_dir) snprintf(dir, sizeof dir, "%s/%s", out_dir, cfg->label);
+  rc = dd_rig_new(out_dir ? dir : NULL, &rig);
   if (rc < 0) goto out;
-  char ep[256], nb[16], db[16];
+  char ep[256], nb[16], db[16], candump[600], pcap[600];
   snprintf(nb, sizeof nb, "%u", cfg->nominal_bps);
   snprintf(db, sizeof db, "%u", cfg->data_bps);
+  snprintf(candump, sizeof candump, "%s/can.log", dd_rig_dir(rig));
+  snprintf(pcap, sizeof pcap, "%s/can.pcap", dd_rig_dir(rig));
   const char *args[] = {"--endpoint", dd_rig_endpoint(rig, "bus", ep, sizeof ep), "--bitrate",
-                        nb, "--dbitrate", db, NULL};
+                        nb, "--dbitrate", db, out_dir ? "--candump" : NULL, candump, "--pcap",
+                        pcap, NULL};
   rc = dd_rig_spawn(rig, "bus", "bus", args, 10 * DD_US_PER_S);
   if (rc < 0) goto out;
 
@@ -197,22 +202,27 @@ out:
 int dd_bench_isotp(int argc, char **argv) {
   int messages = 20;
   size_t size = 4095;
+  const char *out_dir = NULL;
   static const struct option opts[] = {{"messages", required_argument, 0, 'm'},
                                        {"size", required_argument, 0, 's'},
+                                       {"out", required_argument, 0, 'o'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "m:s:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "m:s:o:h", opts, NULL)) != -1) {
     switch (c) {
     case 'm': messages = atoi(optarg); break;
     case 's': size = (size_t)strtoul(optarg, NULL, 0); break;
+    case 'o': out_dir = optarg; break;
     case 'h':
-      printf("usage: duodiag bench isotp [--messages N] [--size BYTES]\n"
+      printf("usage: duodiag bench isotp [--messages N] [--size BYTES] [--out DIR]\n"
              "Sends N messages of BYTES (default 20 x 4095) from a tester node to an ECU node\n"
              "through the virtual bus process, BS=0 STmin=0, at 500 kbit/s classic CAN and at\n"
              "500 kbit/s / 2 Mbit/s CAN FD, and prints the throughput against the limit given by\n"
-             "the exact bit counts of the frames used, and the frame delivery time error.\n");
+             "the exact bit counts of the frames used, and the frame delivery time error.\n"
+             "With --out, each run's folder (timeline.jsonl, can.log, can.pcap, logs/) is kept\n"
+             "under DIR.\n");
       return DD_EXIT_OK;
     default: return DD_EXIT_USAGE;
     }
@@ -227,6 +237,6 @@ int dd_bench_isotp(int argc, char **argv) {
       {"fd500k2M", true, 500000, 2000000, messages * 3},
   };
   for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++)
-    if (s_run(&cfgs[i], size) < 0) return DD_EXIT_FAILURE;
+    if (s_run(&cfgs[i], size, out_dir) < 0) return DD_EXIT_FAILURE;
   return DD_EXIT_OK;
 }

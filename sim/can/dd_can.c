@@ -12,8 +12,8 @@
 static const uint8_t s_fd_dlc_len[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64};
 
 /* Flags a frame may carry; anything else makes it invalid. */
-#define S_KNOWN_FLAGS                                                                     \
-  (DD_CAN_F_EFF | DD_CAN_F_RTR | DD_CAN_F_ERR | DD_CAN_F_FD | DD_CAN_F_BRS | DD_CAN_F_ESI | \
+#define S_KNOWN_FLAGS                                                                              \
+  (DD_CAN_F_EFF | DD_CAN_F_RTR | DD_CAN_F_ERR | DD_CAN_F_FD | DD_CAN_F_BRS | DD_CAN_F_ESI |        \
    DD_CAN_F_TX)
 
 uint8_t dd_can_dlc_to_len(uint8_t dlc, bool fd) {
@@ -172,7 +172,8 @@ char *dd_can_format(const dd_can_frame_t *f, char *buf, size_t size) {
   char tmp[DD_CAN_TEXT_MAX];
   size_t o = 0;
   if (f->flags & DD_CAN_F_ERR)
-    o += (size_t)snprintf(tmp, sizeof tmp, "%08X", (unsigned)((f->id & DD_CAN_EFF_MASK) | DD_CAN_ERR_FLAG));
+    o += (size_t)snprintf(tmp, sizeof tmp, "%08X",
+                          (unsigned)((f->id & DD_CAN_EFF_MASK) | DD_CAN_ERR_FLAG));
   else if (f->flags & DD_CAN_F_EFF)
     o += (size_t)snprintf(tmp, sizeof tmp, "%08X", (unsigned)(f->id & DD_CAN_EFF_MASK));
   else

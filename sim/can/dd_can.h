@@ -24,11 +24,11 @@ enum {
 };
 
 typedef struct {
-  uint32_t id;                      /* identifier, without flag bits */
-  uint8_t flags;                    /* DD_CAN_F_* */
-  uint8_t len;                      /* payload bytes: 0..8 classic, 0..64 (DLC steps) FD */
-  uint8_t data[DD_CANFD_MAX_DLEN];  /* payload */
-  uint64_t ts_us;                   /* time stamp (end of frame on the bus), clock microseconds */
+  uint32_t id;                     /* identifier, without flag bits */
+  uint8_t flags;                   /* DD_CAN_F_* */
+  uint8_t len;                     /* payload bytes: 0..8 classic, 0..64 (DLC steps) FD */
+  uint8_t data[DD_CANFD_MAX_DLEN]; /* payload */
+  uint64_t ts_us;                  /* time stamp (end of frame on the bus), clock microseconds */
 } dd_can_frame_t;
 
 /* DLC <-> length (ISO 11898-1:2015, 10.4.2.4 table 5). dd_can_len_to_dlc rounds up to the next

@@ -57,9 +57,9 @@ static void s_wire(s_coder_t *c, unsigned bit) {
 
 /* Flags for s_put. */
 enum {
-  S_CRC = 1,      /* the bit enters the CRC */
-  S_STUFF = 2,    /* dynamic stuffing applies after this bit */
-  S_TO_DATA = 4,  /* FD BRS: the data phase starts right after this bit */
+  S_CRC = 1,     /* the bit enters the CRC */
+  S_STUFF = 2,   /* dynamic stuffing applies after this bit */
+  S_TO_DATA = 4, /* FD BRS: the data phase starts right after this bit */
 };
 
 /* A bit in the dynamically stuffed part: "after five consecutive bits of identical value the
@@ -80,7 +80,8 @@ static void s_put(s_coder_t *c, unsigned bit, unsigned how) {
 
 /* MSB-first field of n bits. */
 static void s_field(s_coder_t *c, uint32_t value, unsigned n, unsigned how) {
-  for (unsigned i = n; i-- > 0;) s_put(c, (value >> i) & 1u, how);
+  for (unsigned i = n; i-- > 0;)
+    s_put(c, (value >> i) & 1u, how);
 }
 
 /* Fixed stuff bit: complement of the bit before it (10.5, FD CRC field). */
@@ -107,10 +108,10 @@ static void s_header(s_coder_t *c, const dd_can_frame_t *f, bool fd) {
   if (fd) {
     /* FD control field (10.4.2.4): RRS dominant, [IDE dominant,] FDF recessive, res
      * dominant, BRS, ESI (recessive = error passive). */
-    s_put(c, 0, h); /* RRS */
+    s_put(c, 0, h);           /* RRS */
     if (!eff) s_put(c, 0, h); /* IDE */
-    s_put(c, 1, h); /* FDF */
-    s_put(c, 0, h); /* res */
+    s_put(c, 1, h);           /* FDF */
+    s_put(c, 0, h);           /* res */
     s_put(c, (f->flags & DD_CAN_F_BRS) ? 1u : 0u, h | S_TO_DATA);
     s_put(c, (f->flags & DD_CAN_F_ESI) ? 1u : 0u, h);
   } else {
@@ -158,14 +159,16 @@ static size_t s_code(const dd_can_frame_t *f, dd_canbits_t *out, uint8_t *bits, 
   if (fd) {
     /* Dynamic stuffing ends with the data field (10.5): the last bit before the stuff count
      * gets no dynamic stuff bit, the fixed stuff bit follows it instead. */
-    for (unsigned i = 4; i-- > 0;) s_put(&c, (dlc >> i) & 1u, (n == 0 && i == 0) ? S_CRC : h);
+    for (unsigned i = 4; i-- > 0;)
+      s_put(&c, (dlc >> i) & 1u, (n == 0 && i == 0) ? S_CRC : h);
     for (unsigned k = 0; k < n; k++)
       for (unsigned i = 8; i-- > 0;)
         s_put(&c, (f->data[k] >> i) & 1u, (k + 1 == n && i == 0) ? S_CRC : h);
     /* CRC field (10.4.2.6, 10.5): a fixed stuff bit before the stuff count, then one after
      * every fourth bit of stuff count + CRC sequence, none after the last. */
     uint32_t sc = s_stuff_count_field(out->stuff_bits);
-    for (unsigned i = 4; i-- > 0;) s_crc_bit(&c, (sc >> i) & 1u);
+    for (unsigned i = 4; i-- > 0;)
+      s_crc_bit(&c, (sc >> i) & 1u);
     uint32_t crc = c.crc;
     out->crc = crc;
     uint64_t seq = (uint64_t)sc << c.width | crc;
@@ -176,7 +179,8 @@ static size_t s_code(const dd_can_frame_t *f, dd_canbits_t *out, uint8_t *bits, 
     }
   } else {
     s_field(&c, dlc, 4, h);
-    for (unsigned k = 0; k < n; k++) s_field(&c, f->data[k], 8, h);
+    for (unsigned k = 0; k < n; k++)
+      s_field(&c, f->data[k], 8, h);
     /* Classical frames: the CRC covers SOF..data without stuff bits; the CRC sequence itself
      * is stuffed (10.4.2.6, 10.5). */
     uint32_t crc = c.crc;
@@ -187,7 +191,8 @@ static size_t s_code(const dd_can_frame_t *f, dd_canbits_t *out, uint8_t *bits, 
   c.data_phase = false;
   s_wire(&c, 0); /* ACK slot, as driven by the receivers */
   s_wire(&c, 1); /* ACK delimiter */
-  for (int i = 0; i < 7 + 3; i++) s_wire(&c, 1); /* EOF, intermission */
+  for (int i = 0; i < 7 + 3; i++)
+    s_wire(&c, 1); /* EOF, intermission */
   return c.n;
 }
 
@@ -218,7 +223,7 @@ dd_canbits_t dd_canbits_worst_case(const dd_can_frame_t *f) {
   /* Stuff bits come at most after the 5th bit of the stuffed span and then after every 4th,
    * since a stuff bit starts the next run (10.5). */
   if (fd) {
-    uint32_t pre_brs = eff ? 35 : 16;       /* SOF..res, the bits before BRS */
+    uint32_t pre_brs = eff ? 35 : 16;          /* SOF..res, the bits before BRS */
     uint32_t dyn = pre_brs + 1 + 1 + 4 + data; /* SOF..last data bit */
     uint32_t crc_w = dd_can_dlc_to_len(dlc, true) <= 16 ? 17 : 21;
     uint32_t stuff = (dyn - 2) / 4; /* no dynamic stuff bit after the last data bit */
@@ -255,8 +260,7 @@ uint64_t dd_canbits_time_ns(const dd_canbits_t *b, uint32_t nominal_bps, uint32_
   return (uint64_t)((num + den / 2) / den);
 }
 
-uint64_t dd_canbits_duration_ns(const dd_can_frame_t *f, uint32_t nominal_bps,
-                                uint32_t data_bps) {
+uint64_t dd_canbits_duration_ns(const dd_can_frame_t *f, uint32_t nominal_bps, uint32_t data_bps) {
   dd_canbits_t b = dd_canbits_count(f);
   return dd_canbits_time_ns(&b, nominal_bps, data_bps);
 }

@@ -41,8 +41,7 @@ uint32_t dd_canbits_total(const dd_canbits_t *b);
 uint64_t dd_canbits_time_ns(const dd_canbits_t *b, uint32_t nominal_bps, uint32_t data_bps);
 
 /* dd_canbits_time_ns(dd_canbits_count(f)). */
-uint64_t dd_canbits_duration_ns(const dd_can_frame_t *f, uint32_t nominal_bps,
-                                uint32_t data_bps);
+uint64_t dd_canbits_duration_ns(const dd_can_frame_t *f, uint32_t nominal_bps, uint32_t data_bps);
 
 /* The frame's bit levels as seen on an acknowledged bus (1 = recessive), SOF through IFS, one
  * bit per byte, into bits[0..cap). Returns the number of bits (which may exceed cap, then only

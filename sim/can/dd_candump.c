@@ -88,7 +88,9 @@ int dd_candump_writer_close(dd_candump_writer_t **self_p) {
   return rc;
 }
 
-void dd_candump_writer_destroy(dd_candump_writer_t **self_p) { (void)dd_candump_writer_close(self_p); }
+void dd_candump_writer_destroy(dd_candump_writer_t **self_p) {
+  (void)dd_candump_writer_close(self_p);
+}
 
 /* Decimal digits in [*i, end) into *v; returns the count, or -1 on overflow. */
 static int s_digits(const char *s, size_t end, size_t *i, uint64_t *v) {
@@ -106,15 +108,18 @@ static int s_digits(const char *s, size_t end, size_t *i, uint64_t *v) {
 
 /* A white-space separated token starting at *i; returns its length, *start its offset. */
 static size_t s_token(const char *s, size_t end, size_t *i, size_t *start) {
-  while (*i < end && s_space(s[*i])) (*i)++;
+  while (*i < end && s_space(s[*i]))
+    (*i)++;
   *start = *i;
-  while (*i < end && !s_space(s[*i])) (*i)++;
+  while (*i < end && !s_space(s[*i]))
+    (*i)++;
   return *i - *start;
 }
 
 int dd_candump_parse_line(const char *s, size_t len, dd_candump_record_t *rec) {
   assert(s && rec);
-  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r')) len--;
+  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+    len--;
   /* canplayer.c: lines not beginning with '(' are skipped. */
   if (len == 0 || s[0] != '(') return DD_ENOENT;
   memset(rec, 0, sizeof *rec);

@@ -33,8 +33,7 @@ typedef struct dd_candump_writer dd_candump_writer_t;
 int dd_candump_writer_open(const char *path, const dd_candump_opts_t *opts,
                            dd_candump_writer_t **out);
 /* Append one line and flush it, so a crash loses nothing already written. */
-int dd_candump_writer_write(dd_candump_writer_t *self, const char *ifname,
-                            const dd_can_frame_t *f);
+int dd_candump_writer_write(dd_candump_writer_t *self, const char *ifname, const dd_can_frame_t *f);
 /* Close; returns 0 or the error of the final close. *self_p becomes NULL. */
 int dd_candump_writer_close(dd_candump_writer_t **self_p);
 void dd_candump_writer_destroy(dd_candump_writer_t **self_p);
@@ -42,8 +41,8 @@ void dd_candump_writer_destroy(dd_candump_writer_t **self_p);
 /* ---- reading ---- */
 
 typedef struct {
-  dd_can_frame_t frame;               /* the frame; ts_us from the time stamp, DD_CAN_F_TX on " T" */
-  uint64_t ts_ns;                     /* time stamp as written, in ns (6 or 9 digits accepted) */
+  dd_can_frame_t frame; /* the frame; ts_us from the time stamp, DD_CAN_F_TX on " T" */
+  uint64_t ts_ns;       /* time stamp as written, in ns (6 or 9 digits accepted) */
   char ifname[DD_CANDUMP_IFNAME_MAX]; /* interface name as written */
 } dd_candump_record_t;
 

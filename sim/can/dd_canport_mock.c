@@ -25,17 +25,17 @@ typedef struct {
 } s_queue_t;
 
 typedef struct {
-  dd_canport_mock_cfg_t cfg;                              /* configuration */
-  uint64_t now;                                           /* mock clock, us */
-  s_queue_t tx_held;                                      /* sent, not yet on the bus */
-  s_queue_t sent;                                         /* sent and shown, not taken */
-  s_queue_t rx;                                           /* to be received (due or not) */
-  uint32_t tx_calls;                                      /* send calls counted for faults */
-  uint32_t rx_calls;                                      /* inject calls counted for faults */
+  dd_canport_mock_cfg_t cfg;                                  /* configuration */
+  uint64_t now;                                               /* mock clock, us */
+  s_queue_t tx_held;                                          /* sent, not yet on the bus */
+  s_queue_t sent;                                             /* sent and shown, not taken */
+  s_queue_t rx;                                               /* to be received (due or not) */
+  uint32_t tx_calls;                                          /* send calls counted for faults */
+  uint32_t rx_calls;                                          /* inject calls counted for faults */
   dd_canport_mock_fault_t faults[DD_CANPORT_MOCK_MAX_FAULTS]; /* armed faults */
-  size_t nfaults;                                         /* armed count */
-  int efd;                                                /* eventfd, readable while rx due */
-  bool signaled;                                          /* efd counter is non-zero */
+  size_t nfaults;                                             /* armed count */
+  int efd;                                                    /* eventfd, readable while rx due */
+  bool signaled;                                              /* efd counter is non-zero */
 } s_mock_t;
 
 static int s_push(s_queue_t *q, const s_item_t *it) {
@@ -43,7 +43,8 @@ static int s_push(s_queue_t *q, const s_item_t *it) {
     size_t cap = q->cap ? q->cap * 2 : 16;
     s_item_t *v = malloc(cap * sizeof *v);
     if (!v) return DD_ENOMEM;
-    for (size_t i = 0; i < q->n; i++) v[i] = q->v[(q->head + i) % q->cap];
+    for (size_t i = 0; i < q->n; i++)
+      v[i] = q->v[(q->head + i) % q->cap];
     free(q->v);
     q->v = v;
     q->head = 0;
@@ -142,15 +143,9 @@ static int s_faults(s_mock_t *m, dd_canport_mock_dir_t dir, uint32_t n, dd_can_f
     case DD_CANPORT_MOCK_DROP:
       if (rc == 0) rc = 1;
       break;
-    case DD_CANPORT_MOCK_CORRUPT:
-      s_corrupt(f, fl.bit);
-      break;
-    case DD_CANPORT_MOCK_DELAY:
-      *delay += fl.delay_us;
-      break;
-    case DD_CANPORT_MOCK_FAIL:
-      rc = fl.error < 0 ? fl.error : DD_EIO;
-      break;
+    case DD_CANPORT_MOCK_CORRUPT: s_corrupt(f, fl.bit); break;
+    case DD_CANPORT_MOCK_DELAY: *delay += fl.delay_us; break;
+    case DD_CANPORT_MOCK_FAIL: rc = fl.error < 0 ? fl.error : DD_EIO; break;
     }
   }
   return rc;
@@ -293,13 +288,11 @@ int dd_canport_mock_add_fault(dd_canport_t *port, const dd_canport_mock_fault_t 
   switch (fault->kind) {
   case DD_CANPORT_MOCK_DROP:
   case DD_CANPORT_MOCK_CORRUPT:
-  case DD_CANPORT_MOCK_DELAY:
-    break;
+  case DD_CANPORT_MOCK_DELAY: break;
   case DD_CANPORT_MOCK_FAIL:
     if (fault->dir != DD_CANPORT_MOCK_TX) return DD_EINVAL;
     break;
-  default:
-    return DD_EINVAL;
+  default: return DD_EINVAL;
   }
   if (m->nfaults >= DD_CANPORT_MOCK_MAX_FAULTS) return DD_ENOSPC;
   m->faults[m->nfaults++] = *fault;

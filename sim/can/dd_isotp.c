@@ -93,7 +93,7 @@ struct dd_isotp {
   s_slot_t evq[DD_ISOTP_EVENTS_MAX]; /* event ring */
   unsigned ev_head;                 /* index of the oldest event */
   unsigned ev_count;                /* events in the ring */
-  uint8_t *held;                    /* data of the RX_DONE last taken */
+  uint8_t *held;                    /* data of the RX_DONE last taken (freed by the next) */
   size_t lost;                      /* events dropped on a full ring */
 };
 
@@ -844,13 +844,16 @@ uint64_t dd_isotp_next_deadline(const dd_isotp_t *self) {
 bool dd_isotp_take_event(dd_isotp_t *self, dd_isotp_event_t *ev) {
   assert(self);
   assert(ev);
-  free(self->held);
-  self->held = NULL;
   if (self->ev_count == 0) return false;
   s_slot_t *slot = &self->evq[self->ev_head];
   *ev = slot->ev;
-  self->held = slot->owned;
-  slot->owned = NULL;
+  if (slot->owned) {
+    /* the previous message lives until the next one is handed out, so a caller may take
+     * other events (e.g. re-entering from its callback to answer) while reading it */
+    free(self->held);
+    self->held = slot->owned;
+    slot->owned = NULL;
+  }
   self->ev_head = (self->ev_head + 1) % DD_ISOTP_EVENTS_MAX;
   self->ev_count--;
   return true;

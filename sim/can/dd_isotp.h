@@ -61,7 +61,7 @@ typedef enum {
   DD_ISOTP_EV_TX_DONE = 1,    /* our message went out completely */
   DD_ISOTP_EV_TX_ERROR,       /* our message was given up; error says why */
   DD_ISOTP_EV_RX_FIRST_FRAME, /* a segmented message started; len is its announced length */
-  DD_ISOTP_EV_RX_DONE,        /* a message arrived; data/len valid until the next take_event */
+  DD_ISOTP_EV_RX_DONE,        /* a message arrived; data valid until the next RX_DONE is taken */
   DD_ISOTP_EV_RX_ERROR,       /* a reception failed, or a frame to us was rejected (see aborted) */
 } dd_isotp_ev_kind_t;
 
@@ -72,7 +72,8 @@ typedef struct {
   bool functional;         /* TX_DONE/RX_DONE: the message was functionally addressed */
   size_t len;              /* TX_DONE: bytes sent; RX_FIRST_FRAME and RX_ERROR with
                               DD_EISOTP_BUFFER_OVFLW: the announced FF_DL; RX_DONE: bytes */
-  const uint8_t *data;     /* RX_DONE: the message; NULL otherwise */
+  const uint8_t *data;     /* RX_DONE: the message, valid until the next RX_DONE is taken
+                              or the instance is destroyed; NULL otherwise */
   uint64_t time_us;        /* when it happened (the "now" of the call that caused it) */
 } dd_isotp_event_t;
 
@@ -114,8 +115,10 @@ int dd_isotp_poll(dd_isotp_t *self, uint64_t now_us, dd_can_frame_t *out);
 /* Absolute time at which poll must run again (UINT64_MAX when nothing is pending). */
 uint64_t dd_isotp_next_deadline(const dd_isotp_t *self);
 
-/* Take the oldest event; false when there is none. Also ends the life of the previous RX_DONE
- * data. Events are kept in a ring of DD_ISOTP_EVENTS_MAX; when full the oldest is dropped. */
+/* Take the oldest event; false when there is none. Taking an RX_DONE ends the life of the
+ * previous RX_DONE's data (other events do not, so a caller may take events again, e.g. by
+ * sending a reply from inside its handler, while it still reads a message). Events are kept
+ * in a ring of DD_ISOTP_EVENTS_MAX; when full the oldest is dropped. */
 #define DD_ISOTP_EVENTS_MAX 32
 bool dd_isotp_take_event(dd_isotp_t *self, dd_isotp_event_t *ev);
 /* How many events were dropped because nobody took them. */

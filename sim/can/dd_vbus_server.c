@@ -8,8 +8,10 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "dd_candump.h"
 #include "dd_err.h"
 #include "dd_log.h"
+#include "dd_pcap.h"
 #include "dd_vbus.h"
 #include "dd_wire.h"
 
@@ -37,6 +39,8 @@ struct dd_vbus_server {
   uint64_t last_us;                    /* time of the previous load event */
   uint64_t seq;                        /* envelope sequence */
   dd_wire_stats_t ws;                  /* rejected messages */
+  dd_candump_writer_t *candump;        /* candump -l trace, or NULL */
+  dd_pcap_writer_t *pcap;              /* pcap trace, or NULL */
   uint32_t *late;                      /* lateness histogram */
   uint64_t late_n;                     /* samples */
   double late_max;                     /* worst */
@@ -127,6 +131,11 @@ static void s_service(dd_vbus_server_t *self) {
     if (ev.kind == DD_VBUS_EV_FRAME || ev.kind == DD_VBUS_EV_DROPPED)
       s_late_add(self, dd_loop_now(loop), ev.end_ns);
     s_deliver(self, &ev);
+    if (ev.kind == DD_VBUS_EV_FRAME || ev.kind == DD_VBUS_EV_ERROR) {
+      /* Traces show what a receiver on the bus saw: every frame and every error frame. */
+      if (self->candump) dd_candump_writer_write(self->candump, self->cfg.iface, &ev.frame);
+      if (self->pcap) dd_pcap_writer_write(self->pcap, &ev.frame);
+    }
     if (ev.kind == DD_VBUS_EV_DROPPED) {
       char txt[DD_CAN_TEXT_MAX];
       dd_events_emit(dd_proc_events(self->proc), "can.fault.dropped",
@@ -337,6 +346,25 @@ int dd_vbus_server_new(dd_proc_t *proc, const dd_vbus_server_cfg_t *cfg, dd_vbus
     rc = DD_ENOMEM;
     goto out_free;
   }
+  /* Traces carry wall-clock times: the bus's monotonic frame times plus this offset. */
+  dd_clock_t *clk = dd_proc_clock(proc);
+  uint64_t epoch = dd_clock_wall_us(clk) - dd_clock_now_us(clk);
+  if (cfg->candump_path) {
+    dd_candump_opts_t co = {.epoch_us = epoch};
+    rc = dd_candump_writer_open(cfg->candump_path, &co, &self->candump);
+    if (rc < 0) {
+      dd_error("bus: cannot write %s: %s", cfg->candump_path, dd_strerror(rc));
+      goto out_free;
+    }
+  }
+  if (cfg->pcap_path) {
+    dd_pcap_opts_t po = {.epoch_us = epoch};
+    rc = dd_pcap_writer_open(cfg->pcap_path, &po, &self->pcap);
+    if (rc < 0) {
+      dd_error("bus: cannot write %s: %s", cfg->pcap_path, dd_strerror(rc));
+      goto out_free;
+    }
+  }
   dd_vbus_cfg_t bc = {cfg->nominal_bps, self->cfg.data_bps};
   rc = dd_vbus_new(&bc, &self->bus);
   if (rc < 0) {
@@ -368,6 +396,8 @@ out_close:
   zmq_close(self->router);
   dd_vbus_destroy(&self->bus);
 out_free:
+  dd_candump_writer_destroy(&self->candump);
+  dd_pcap_writer_destroy(&self->pcap);
   free(self->late);
   free(self);
   return rc;
@@ -389,6 +419,8 @@ void dd_vbus_server_destroy(dd_vbus_server_t **self_p) {
   dd_loop_remove_zsock(loop, self->router);
   zmq_close(self->router);
   dd_vbus_destroy(&self->bus);
+  dd_candump_writer_destroy(&self->candump);
+  dd_pcap_writer_destroy(&self->pcap);
   free(self->late);
   free(self);
   *self_p = NULL;

@@ -13,7 +13,7 @@ void dd_log_setup(const char *proc_name, dd_log_level_t level);
 dd_log_level_t dd_log_level_parse(const char *text, dd_log_level_t fallback);
 
 void dd_log(dd_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dd_logv(dd_log_level_t level, const char *fmt, va_list ap);
+void dd_logv(dd_log_level_t level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define dd_error(...) dd_log(DD_LOG_ERROR, __VA_ARGS__)
 #define dd_warn(...) dd_log(DD_LOG_WARN, __VA_ARGS__)

@@ -12,8 +12,8 @@
 static void s_check_record(const dd_candump_record_t *rec) {
   if (!dd_can_frame_valid(&rec->frame)) abort();
   char line[DD_CANDUMP_LINE_MAX];
-  int n = dd_candump_format_line(rec->ifname, &rec->frame, rec->frame.ts_us, true, line,
-                                 sizeof line);
+  int n =
+      dd_candump_format_line(rec->ifname, &rec->frame, rec->frame.ts_us, true, line, sizeof line);
   if (n < 0) abort();
   dd_candump_record_t again;
   if (dd_candump_parse_line(line, (size_t)n, &again) != 0) abort();

@@ -136,20 +136,45 @@ START_TEST(test_parse_can_utils_examples) {
 END_TEST
 
 START_TEST(test_parse_rejects) {
-  static const char *const bad[] = {
-      "",           "#",          "123",        "12#11",        "1234#",
-      "123456789#", "800#",       "C0000123#",  "80000123#11",  "123#1",
-      "123#GG",     "123#11..22", "123#11 22",  "123#112233445566778899",
-      "123##",      "123##8",     "123##G11",   "123##1112233445566778899",
-      "123#R9",     "123#RX",     "123#R7_9",   "123#11_9",     "123#1122334455667788_8",
-      "123#1122334455667788_G", "123#1122334455667788_9A", "20000004##1", "20000004#R",
-      "123#R_9",    "123#r",      "G23#",       " 123#",        "123#\n"};
+  static const char *const bad[] = {"",
+                                    "#",
+                                    "123",
+                                    "12#11",
+                                    "1234#",
+                                    "123456789#",
+                                    "800#",
+                                    "C0000123#",
+                                    "80000123#11",
+                                    "123#1",
+                                    "123#GG",
+                                    "123#11..22",
+                                    "123#11 22",
+                                    "123#112233445566778899",
+                                    "123##",
+                                    "123##8",
+                                    "123##G11",
+                                    "123##1112233445566778899",
+                                    "123#R9",
+                                    "123#RX",
+                                    "123#R7_9",
+                                    "123#11_9",
+                                    "123#1122334455667788_8",
+                                    "123#1122334455667788_G",
+                                    "123#1122334455667788_9A",
+                                    "20000004##1",
+                                    "20000004#R",
+                                    "123#R_9",
+                                    "123#r",
+                                    "G23#",
+                                    " 123#",
+                                    "123#\n"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     dd_can_frame_t f;
     ck_assert_msg(dd_can_parse(bad[i], &f) == DD_EILSEQ, "accepted \"%s\"", bad[i]);
   }
   char fd65[DD_CAN_TEXT_MAX * 2] = "123##0";
-  for (int k = 0; k < 65; k++) strcat(fd65, "AB");
+  for (int k = 0; k < 65; k++)
+    strcat(fd65, "AB");
   dd_can_frame_t f;
   ck_assert_int_eq(dd_can_parse(fd65, &f), DD_EILSEQ);
   ck_assert_int_eq(dd_can_parse("123#R8_9", &f), 0); /* raw DLC 9 on an 8-byte remote frame */
@@ -247,7 +272,8 @@ START_TEST(test_round_trip_random) {
       break;
     }
     if (!(f.flags & DD_CAN_F_RTR))
-      for (int k = 0; k < f.len; k++) f.data[k] = (uint8_t)dd_rng_u64(&rng);
+      for (int k = 0; k < f.len; k++)
+        f.data[k] = (uint8_t)dd_rng_u64(&rng);
     ck_assert(dd_can_frame_valid(&f));
     char text[DD_CAN_TEXT_MAX];
     dd_can_format(&f, text, sizeof text);

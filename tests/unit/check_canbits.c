@@ -28,7 +28,8 @@ static void ref_add(ref_bits_t *b, const char *bits) {
 
 static void ref_add_value(ref_bits_t *b, unsigned long v, int width) {
   char tmp[40];
-  for (int i = 0; i < width; i++) tmp[i] = (v >> (width - 1 - i)) & 1 ? '1' : '0';
+  for (int i = 0; i < width; i++)
+    tmp[i] = (v >> (width - 1 - i)) & 1 ? '1' : '0';
   tmp[width] = '\0';
   ref_add(b, tmp);
 }
@@ -50,7 +51,8 @@ static unsigned long ref_crc(const char *msg, size_t n, const char *gen, const c
       if (gen[k] == '1') work[i + k] = work[i + k] == '1' ? '0' : '1';
   }
   unsigned long r = 0;
-  for (size_t i = 0; i < w; i++) r = r << 1 | (unsigned long)(work[n + i] == '1');
+  for (size_t i = 0; i < w; i++)
+    r = r << 1 | (unsigned long)(work[n + i] == '1');
   free(work);
   return r;
 }
@@ -80,11 +82,11 @@ static int ref_stuff(const char *in, size_t upto, bool stuff_last, ref_bits_t *o
 }
 
 typedef struct {
-  ref_bits_t wire; /* the frame on the wire, SOF..IFS */
-  int stuff;       /* dynamic stuff bits */
-  int fixed;       /* fixed stuff bits */
-  size_t nominal;  /* bits at the nominal rate */
-  size_t data;     /* bits at the data rate */
+  ref_bits_t wire;   /* the frame on the wire, SOF..IFS */
+  int stuff;         /* dynamic stuff bits */
+  int fixed;         /* fixed stuff bits */
+  size_t nominal;    /* bits at the nominal rate */
+  size_t data;       /* bits at the data rate */
   unsigned long crc; /* CRC sequence */
 } ref_frame_t;
 
@@ -114,10 +116,12 @@ static void ref_code(const dd_can_frame_t *f, ref_frame_t *r) {
   /* Length code from the ISO 11898-1:2015 table 5 written out here a second time. */
   static const int lens[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64};
   int dlc = 0;
-  while (lens[dlc] < f->len) dlc++;
+  while (lens[dlc] < f->len)
+    dlc++;
   ref_add_value(&u, (unsigned long)dlc, 4);
   int nbytes = rtr ? 0 : f->len;
-  for (int k = 0; k < nbytes; k++) ref_add_value(&u, f->data[k], 8);
+  for (int k = 0; k < nbytes; k++)
+    ref_add_value(&u, f->data[k], 8);
 
   size_t pos[REF_MAX];
   if (!fd) {
@@ -150,7 +154,9 @@ static void ref_code(const dd_can_frame_t *f, ref_frame_t *r) {
   }
   ref_add(&r->wire, "1");
   size_t data_end = r->wire.n; /* through the CRC delimiter */
-  ref_add(&r->wire, "01" "1111111" "111");
+  ref_add(&r->wire, "01"
+                    "1111111"
+                    "111");
   if (fd) {
     r->nominal = pos[brs_at] + 1 + (r->wire.n - data_end);
     r->data = r->wire.n - r->nominal;
@@ -197,7 +203,8 @@ START_TEST(test_classic_fixed_part_and_bound) {
     f.id = (uint32_t)dd_rng_below(&rng, 0x800);
     f.len = (uint8_t)dd_rng_below(&rng, 9);
     if (dd_rng_below(&rng, 4) == 0) f.flags |= DD_CAN_F_RTR;
-    for (int k = 0; k < 8; k++) f.data[k] = (uint8_t)dd_rng_u64(&rng);
+    for (int k = 0; k < 8; k++)
+      f.data[k] = (uint8_t)dd_rng_u64(&rng);
     uint32_t n = (f.flags & DD_CAN_F_RTR) ? 0 : f.len;
     dd_canbits_t b = dd_canbits_count(&f);
     ck_assert_uint_eq(b.data_bits, 0);
@@ -214,7 +221,8 @@ END_TEST
  * alternates everywhere, so it has no dynamic stuff bit. */
 START_TEST(test_fd_64_byte_frame) {
   char text[DD_CAN_TEXT_MAX] = "555##1";
-  for (int k = 0; k < 64; k++) strcat(text, "55");
+  for (int k = 0; k < 64; k++)
+    strcat(text, "55");
   dd_can_frame_t f = s_frame(text);
   dd_canbits_t b = dd_canbits_count(&f);
   ck_assert_uint_eq(b.stuff_bits, 0);
@@ -224,7 +232,7 @@ START_TEST(test_fd_64_byte_frame) {
   ck_assert_uint_eq(b.data_bits, 550);
   ck_assert(b.brs);
   ck_assert_uint_eq(dd_canbits_duration_ns(&f, 500000, 2000000), 333000);
-  ck_assert_uint_eq(dd_canbits_duration_ns(&f, 500000, 0), 1158000); /* no data rate set */
+  ck_assert_uint_eq(dd_canbits_duration_ns(&f, 500000, 0), 1158000);      /* no data rate set */
   ck_assert_uint_eq(dd_canbits_duration_ns(&f, 500000, 5000000), 168000); /* 5.3: 500k/5M */
   f.flags &= (uint8_t)~DD_CAN_F_BRS;
   ck_assert_uint_eq(dd_canbits_duration_ns(&f, 500000, 2000000), 1158000);
@@ -264,10 +272,12 @@ START_TEST(test_typical_stuffing) {
   for (int i = 0; i < n; i++) {
     dd_can_frame_t f = {.id = 0x7E0, .len = 8};
     f.data[0] = 0x21;
-    for (int k = 1; k < 8; k++) f.data[k] = (uint8_t)dd_rng_u64(&rng);
+    for (int k = 1; k < 8; k++)
+      f.data[k] = (uint8_t)dd_rng_u64(&rng);
     classic += dd_canbits_count(&f).stuff_bits;
     dd_can_frame_t g = {.id = 0x7E0, .len = 64, .flags = DD_CAN_F_FD | DD_CAN_F_BRS};
-    for (int k = 0; k < 64; k++) g.data[k] = (uint8_t)dd_rng_u64(&rng);
+    for (int k = 0; k < 64; k++)
+      g.data[k] = (uint8_t)dd_rng_u64(&rng);
     fd += dd_canbits_count(&g).stuff_bits;
   }
   classic /= n;

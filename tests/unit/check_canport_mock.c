@@ -106,11 +106,13 @@ START_TEST(test_refusals_and_limits) {
   dd_canport_mock_cfg_t cfg = {.rx_limit = 2, .tx_limit = 3};
   ck_assert_int_eq(dd_canport_mock_new(&cfg, &p), 0);
   dd_can_frame_t c = s_frame("111#01");
-  for (int i = 0; i < 3; i++) ck_assert_int_eq(dd_canport_send(p, &c), 0);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(dd_canport_send(p, &c), 0);
   ck_assert_int_eq(dd_canport_send(p, &c), DD_ENOSPC);
   ck_assert_int_eq(dd_canport_mock_take_sent(p, &f), 0);
   ck_assert_int_eq(dd_canport_send(p, &c), 0);
-  for (int i = 0; i < 2; i++) ck_assert_int_eq(dd_canport_mock_inject(p, &c), 0);
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(dd_canport_mock_inject(p, &c), 0);
   ck_assert_int_eq(dd_canport_mock_inject(p, &c), DD_ENOSPC);
   dd_canport_destroy(&p);
 }
@@ -140,14 +142,16 @@ static size_t s_sweep_tx(dd_canport_t *p, unsigned count, dd_can_frame_t *shown)
     ck_assert_int_eq(dd_canport_send(p, &f), 0);
   }
   size_t n = 0;
-  while (dd_canport_mock_take_sent(p, &shown[n]) == 0) n++;
+  while (dd_canport_mock_take_sent(p, &shown[n]) == 0)
+    n++;
   return n;
 }
 
 START_TEST(test_sweep_drop) {
   for (unsigned n = 1; n <= 6; n++) {
     dd_canport_t *p = s_port(false, true, false);
-    dd_canport_mock_fault_t fl = {.dir = DD_CANPORT_MOCK_TX, .kind = DD_CANPORT_MOCK_DROP, .nth = n};
+    dd_canport_mock_fault_t fl = {
+        .dir = DD_CANPORT_MOCK_TX, .kind = DD_CANPORT_MOCK_DROP, .nth = n};
     ck_assert_int_eq(dd_canport_mock_add_fault(p, &fl), 0);
     dd_can_frame_t shown[16];
     size_t got = s_sweep_tx(p, 6, shown);
@@ -214,18 +218,21 @@ START_TEST(test_sweep_delay) {
     dd_can_frame_t shown[16];
     size_t got = s_sweep_tx(p, 5, shown);
     ck_assert_uint_eq(got, n - 1);
-    for (size_t i = 0; i < got; i++) ck_assert_uint_eq(shown[i].data[0], i + 1);
+    for (size_t i = 0; i < got; i++)
+      ck_assert_uint_eq(shown[i].data[0], i + 1);
     ck_assert_uint_eq(dd_canport_mock_next_due(p), 1100);
     dd_canport_mock_set_now(p, 1099);
     ck_assert_uint_eq(dd_canport_mock_sent_count(p), 0);
     /* The echoes of frames before n are readable; nothing of n or later. */
     dd_can_frame_t f;
-    for (size_t i = 0; i < got; i++) ck_assert_int_eq(dd_canport_recv(p, &f), 0);
+    for (size_t i = 0; i < got; i++)
+      ck_assert_int_eq(dd_canport_recv(p, &f), 0);
     ck_assert(!s_readable(p));
     dd_canport_mock_set_now(p, 1100);
     ck_assert_uint_eq(dd_canport_mock_next_due(p), UINT64_MAX);
     got = 0;
-    while (dd_canport_mock_take_sent(p, &shown[got]) == 0) got++;
+    while (dd_canport_mock_take_sent(p, &shown[got]) == 0)
+      got++;
     ck_assert_uint_eq(got, 6 - n);
     for (size_t i = 0; i < got; i++) {
       ck_assert_uint_eq(shown[i].data[0], n + i);
@@ -240,10 +247,8 @@ END_TEST
 START_TEST(test_fail_nth_send) {
   for (unsigned n = 1; n <= 4; n++) {
     dd_canport_t *p = s_port(false, false, false);
-    dd_canport_mock_fault_t fl = {.dir = DD_CANPORT_MOCK_TX,
-                                  .kind = DD_CANPORT_MOCK_FAIL,
-                                  .nth = n,
-                                  .error = DD_ECAN_BUSOFF};
+    dd_canport_mock_fault_t fl = {
+        .dir = DD_CANPORT_MOCK_TX, .kind = DD_CANPORT_MOCK_FAIL, .nth = n, .error = DD_ECAN_BUSOFF};
     ck_assert_int_eq(dd_canport_mock_add_fault(p, &fl), 0);
     fl.nth = n + 1;
     fl.error = 0; /* defaults to DD_EIO */
@@ -262,7 +267,8 @@ END_TEST
 START_TEST(test_rx_faults) {
   for (unsigned n = 1; n <= 4; n++) {
     dd_canport_t *p = s_port(false, false, false);
-    dd_canport_mock_fault_t drop = {.dir = DD_CANPORT_MOCK_RX, .kind = DD_CANPORT_MOCK_DROP, .nth = n};
+    dd_canport_mock_fault_t drop = {
+        .dir = DD_CANPORT_MOCK_RX, .kind = DD_CANPORT_MOCK_DROP, .nth = n};
     ck_assert_int_eq(dd_canport_mock_add_fault(p, &drop), 0);
     dd_canport_mock_fault_t delay = {
         .dir = DD_CANPORT_MOCK_RX, .kind = DD_CANPORT_MOCK_DELAY, .nth = 5, .delay_us = 50};

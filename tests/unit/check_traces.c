@@ -36,8 +36,11 @@ static const sample_t s_sample[] = {
     {"can0", 499, "000#", false},
     {"can0", 500499, "7FF#1122334455667788", false},
     {"vcan1", 600000, "18DAF110#0322F190", false},
-    {"can0", 700000, "7E8##0" "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"
-                     "202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F", false},
+    {"can0", 700000,
+     "7E8##0"
+     "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"
+     "202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F",
+     false},
 };
 #define SAMPLE_N (sizeof s_sample / sizeof s_sample[0])
 
@@ -122,7 +125,8 @@ static char *s_run(const char *cmd) {
 /* The external tools must be installed (scripts/bootstrap.sh installs can-utils). */
 static void s_need_tool(const char *tool) {
   ck_assert_msg(access(tool, X_OK) == 0,
-                "%s is missing: install can-utils (scripts/bootstrap.sh) for the interop check", tool);
+                "%s is missing: install can-utils (scripts/bootstrap.sh) for the interop check",
+                tool);
 }
 
 /* ---- candump ---- */
@@ -147,9 +151,9 @@ START_TEST(test_candump_format_line) {
 
   ck_assert_int_eq(dd_candump_format_line("", &f, 0, false, line, sizeof line), DD_EINVAL);
   ck_assert_int_eq(dd_candump_format_line("a b", &f, 0, false, line, sizeof line), DD_EINVAL);
-  ck_assert_int_eq(dd_candump_format_line("0123456789012345678901234567890123", &f, 0, false,
-                                          line, sizeof line),
-                   DD_EINVAL);
+  ck_assert_int_eq(
+      dd_candump_format_line("0123456789012345678901234567890123", &f, 0, false, line, sizeof line),
+      DD_EINVAL);
   ck_assert_int_eq(dd_candump_format_line("can0", &f, 0, false, line, 10), DD_ENOSPC);
   f.len = 9;
   ck_assert_int_eq(dd_candump_format_line("can0", &f, 0, false, line, sizeof line), DD_ECAN_FRAME);
@@ -212,22 +216,22 @@ END_TEST
  * interface name) and what it cannot (returned as DD_EILSEQ with the line number). */
 START_TEST(test_candump_reader_tolerance) {
   static const char text[] =
-      "# a comment\n"                                                /* 1 */
-      "DROPCOUNT: 3\n"                                               /* 2 */
-      "\n"                                                           /* 3 */
-      "(1700000000.000001) can0 7E0#0322F190\n"                      /* 4 ok */
+      "# a comment\n"                                                        /* 1 */
+      "DROPCOUNT: 3\n"                                                       /* 2 */
+      "\n"                                                                   /* 3 */
+      "(1700000000.000001) can0 7E0#0322F190\n"                              /* 4 ok */
       "(1700000000.000002500) a_very_long_interface_name_0 123##1AABB R\r\n" /* 5 ok */
-      "   (1700000000.000001) can0 7E0#00\n"                         /* 6 skipped */
-      "(1700000000.5) can0 123#\n"                                   /* 7 bad */
-      "(1700000000.000003) can0 123#1\n"                             /* 8 bad */
-      "(1700000000.000004) can0\n"                                   /* 9 bad */
-      "(1700000000.000005) can0 123#11 X\n"                          /* 10 bad */
-      "(1700000000.000006)can0 123#11\n"                             /* 11 bad */
-      "(1700000000.000007)  vcan0\t123#11 T \n"                      /* 12 ok */
-      "(1700000000.0000070) can0 123#11\n"                           /* 13 bad */
-      "(99999999999999999999.000000) can0 123#11\n"                  /* 14 bad */
-      "(1700000000.000008 can0 123#11\n"                             /* 15 bad */
-      "(1.000009) can0 123#11";                                     /* 16 ok, no newline */
+      "   (1700000000.000001) can0 7E0#00\n"                                 /* 6 skipped */
+      "(1700000000.5) can0 123#\n"                                           /* 7 bad */
+      "(1700000000.000003) can0 123#1\n"                                     /* 8 bad */
+      "(1700000000.000004) can0\n"                                           /* 9 bad */
+      "(1700000000.000005) can0 123#11 X\n"                                  /* 10 bad */
+      "(1700000000.000006)can0 123#11\n"                                     /* 11 bad */
+      "(1700000000.000007)  vcan0\t123#11 T \n"                              /* 12 ok */
+      "(1700000000.0000070) can0 123#11\n"                                   /* 13 bad */
+      "(99999999999999999999.000000) can0 123#11\n"                          /* 14 bad */
+      "(1700000000.000008 can0 123#11\n"                                     /* 15 bad */
+      "(1.000009) can0 123#11";                                              /* 16 ok, no newline */
   FILE *in = fmemopen((void *)text, sizeof text - 1, "r");
   ck_assert_ptr_nonnull(in);
   dd_candump_reader_t *r;
@@ -328,8 +332,8 @@ START_TEST(test_candump_read_by_log2asc) {
     size_t gn = s_tokens(got_buf, gt, 100), wn = s_tokens(want_buf, wt, 100);
     ck_assert_msg(gn == wn, "frame %zu: log2asc wrote \"%s\", expected \"%s\"", i, line, want[i]);
     for (size_t k = 0; k < gn; k++)
-      ck_assert_msg(strcasecmp(gt[k], wt[k]) == 0, "frame %zu: log2asc wrote \"%s\", expected \"%s\"",
-                    i, line, want[i]);
+      ck_assert_msg(strcasecmp(gt[k], wt[k]) == 0,
+                    "frame %zu: log2asc wrote \"%s\", expected \"%s\"", i, line, want[i]);
   }
   ck_assert_ptr_null(strtok_r(NULL, "\n", &save));
   free(out);
@@ -356,7 +360,8 @@ START_TEST(test_candump_reads_asc2log_output) {
   uint64_t first = 0;
   for (size_t i = 0; i < SAMPLE_N; i++) {
     int rc = dd_candump_reader_next(r, &rec);
-    ck_assert_msg(rc == 0, "record %zu: %s (line %lu)", i, dd_err_name(rc), dd_candump_reader_line(r));
+    ck_assert_msg(rc == 0, "record %zu: %s (line %lu)", i, dd_err_name(rc),
+                  dd_candump_reader_line(r));
     dd_can_frame_t f = s_sample_frame(i);
     if (i == 0) first = rec.frame.ts_us;
     ck_assert_uint_eq(rec.frame.ts_us - first, s_sample[i].ts_us);
@@ -405,8 +410,11 @@ START_TEST(test_pcap_record_layout) {
   uint8_t fd[72] = {0x00, 0x00, 0x01, 0x23, 0x02, 0x05, 0, 0, 0xAA, 0xBB};
   s_expect_record("123##1AABB", fd, 72);
   uint8_t fd_esi[72] = {0x9F, 0xFF, 0xFF, 0xFF, 0x0C, 0x06, 0, 0};
-  for (int k = 0; k < 12; k++) fd_esi[8 + k] = (uint8_t)(0x11 * k);
-  s_expect_record("1FFFFFFF##2" "00112233445566778899AABB", fd_esi, 72);
+  for (int k = 0; k < 12; k++)
+    fd_esi[8 + k] = (uint8_t)(0x11 * k);
+  s_expect_record("1FFFFFFF##2"
+                  "00112233445566778899AABB",
+                  fd_esi, 72);
 }
 END_TEST
 

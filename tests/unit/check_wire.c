@@ -72,6 +72,11 @@ typedef struct {
   Duodiag__Field fld[70];                /* Event.fields */
   Duodiag__Field *fld_p[70];             /* pointers to fld */
   Duodiag__Event ev;                     /* timeline */
+  Duodiag__CanAttach can_attach;         /* virtual CAN bus */
+  Duodiag__CanAttached can_attached;     /* virtual CAN bus */
+  uint8_t can_data[72];                  /* CanFrame.data */
+  Duodiag__CanFrame can_frame;           /* virtual CAN bus */
+  Duodiag__CanTxError can_tx_error;      /* virtual CAN bus */
 } s_fx_t;
 
 /* The inner envelope a RelayForward carries in the fixtures: a VehicleRecord. */
@@ -474,6 +479,36 @@ static bool s_build(s_fx_t *fx, Duodiag__Envelope__BodyCase which) {
     fx->ev.fields = fx->fld_p;
     e->event = &fx->ev;
     return true;
+  case DUODIAG__ENVELOPE__BODY_CAN_ATTACH:
+    duodiag__can_attach__init(&fx->can_attach);
+    fx->can_attach.node = "ecu_engine";
+    fx->can_attach.fd = 1;
+    fx->can_attach.loopback = 1;
+    fx->can_attach.err_frames = 1;
+    e->can_attach = &fx->can_attach;
+    return true;
+  case DUODIAG__ENVELOPE__BODY_CAN_ATTACHED:
+    duodiag__can_attached__init(&fx->can_attached);
+    fx->can_attached.nominal_bps = 500000;
+    fx->can_attached.data_bps = 2000000;
+    e->can_attached = &fx->can_attached;
+    return true;
+  case DUODIAG__ENVELOPE__BODY_CAN_FRAME:
+    memcpy(fx->can_data, "\x03\x22\xF1\x90\xAA\xAA\xAA\xAA", 8);
+    duodiag__can_frame__init(&fx->can_frame);
+    fx->can_frame.id = 0x7E0;
+    fx->can_frame.flags = 0x40; /* DD_CAN_F_TX */
+    fx->can_frame.data.data = fx->can_data;
+    fx->can_frame.data.len = 8;
+    fx->can_frame.ts_us = 222;
+    e->can_frame = &fx->can_frame;
+    return true;
+  case DUODIAG__ENVELOPE__BODY_CAN_TX_ERROR:
+    duodiag__can_tx_error__init(&fx->can_tx_error);
+    fx->can_tx_error.code = DD_ECAN_BUSOFF;
+    fx->can_tx_error.text = "bus-off";
+    e->can_tx_error = &fx->can_tx_error;
+    return true;
   case DUODIAG__ENVELOPE__BODY__NOT_SET:
   default:
     return false;
@@ -671,7 +706,7 @@ static uint8_t *s_encode(const Duodiag__Envelope *env, size_t *len) {
 START_TEST(test_round_trip_every_body) {
   Duodiag__Envelope__BodyCase cases[64];
   size_t n = s_body_cases(cases, 64);
-  ck_assert_uint_eq(n, 35); /* the bodies of duodiag.proto version 1 */
+  ck_assert_uint_eq(n, 39); /* the bodies of duodiag.proto version 1 */
   dd_wire_stats_t st;
   dd_wire_stats_init(&st);
   size_t total = 0;
@@ -1006,8 +1041,8 @@ START_TEST(test_body_missing_or_unknown) {
   fx->env.body_case = (Duodiag__Envelope__BodyCase)2; /* the sender field, not a body */
   ck_assert_str_eq(dd_wire_body_name(&fx->env), "unknown");
 
-  /* a body from a later schema (field 140) arrives as an unknown field */
-  uint8_t later[] = {0x08, 0x01, 0x12, 0x01, 'x', 0xE2, 0x08, 0x02, 0x08, 0x01};
+  /* a body from a later schema (field 1000) arrives as an unknown field */
+  uint8_t later[] = {0x08, 0x01, 0x12, 0x01, 'x', 0xC2, 0x3E, 0x02, 0x08, 0x01};
   s_expect_decode_reject(later, sizeof later, DD_WIRE_R_UNKNOWN_BODY);
   free(fx);
 }
@@ -1155,6 +1190,8 @@ static void s_mutate(s_fx_t *fx, int id) {
   case 76: fx->payc.charged_minor = -1; break;
   case 77: fx->va.session_id = ""; break;
   case 78: fx->so.owner_id = ""; break;
+  case 79: fx->can_frame.data.len = 65; break; /* CAN FD carries at most 64 bytes */
+  case 80: fx->can_frame.flags = 0x100; break;
   default: ck_abort_msg("no mutation %d", id);
   }
 }
@@ -1238,6 +1275,8 @@ static const s_case_t s_cases[] = {
     {DUODIAG__ENVELOPE__BODY_PAYMENT_CONFIRMATION, 76, DD_WIRE_R_NUMBER},
     {DUODIAG__ENVELOPE__BODY_VEHICLE_ACK, 77, DD_WIRE_R_MISSING},
     {DUODIAG__ENVELOPE__BODY_SESSION_OPEN, 78, DD_WIRE_R_MISSING},
+    {DUODIAG__ENVELOPE__BODY_CAN_FRAME, 79, DD_WIRE_R_BYTES},
+    {DUODIAG__ENVELOPE__BODY_CAN_FRAME, 80, DD_WIRE_R_NUMBER},
 };
 
 START_TEST(test_field_rules) {
