@@ -102,7 +102,7 @@ int dd_collector_drain(dd_collector_t *self) {
     if (rc == -EINTR) continue;
     if (rc == -ETERM) return rc;
     if (rc < 0) {
-      dd_warn("collector: rejected a message: %s", dd_strerror(rc));
+      dd_warn("collector: rejected a message: %s (%s)", dd_strerror(rc), dd_wire_reason_name(self->ws.last_reason));
       continue;
     }
     if (env->body_case == DUODIAG__ENVELOPE__BODY_EVENT && dd_collector_write(self, env->event) == 0)

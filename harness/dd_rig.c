@@ -193,6 +193,12 @@ int dd_rig_spawn(dd_rig_t *self, const char *name, const char *exe, const char *
   return 0;
 }
 
+struct dd_child *dd_rig_child(dd_rig_t *self, const char *name) {
+  for (int i = 0; i < self->n_children; i++)
+    if (!strcmp(dd_child_name(self->children[i]), name)) return self->children[i];
+  return NULL;
+}
+
 int dd_rig_check_children(dd_rig_t *self) {
   int dead = 0;
   for (int i = 0; i < self->n_children; i++) {

@@ -34,6 +34,9 @@ const char *dd_rig_endpoint(const dd_rig_t *self, const char *name, char *buf, s
 int dd_rig_spawn(dd_rig_t *self, const char *name, const char *exe, const char *const *args,
                  uint64_t ready_timeout_us);
 
+/* The child named name, or NULL. */
+struct dd_child *dd_rig_child(dd_rig_t *self, const char *name);
+
 /* Check every child: a child that exited on its own is reported (with its output tail) and
  * counted; returns the number of children that died unexpectedly. */
 int dd_rig_check_children(dd_rig_t *self);

@@ -45,40 +45,44 @@ typedef struct {
 } s_window_t;
 
 struct dd_netem_dir {
-  dd_netem_kind_t kind;               /* STREAM or DATAGRAM */
-  dd_netem_params_t p;                /* parameters in force */
-  uint64_t ramp_start;                /* when the parameters (and their ramp) were set */
-  dd_rng_t rng[S_RNG_COUNT];          /* one stream per purpose */
-  dd_netem_crand_t delay_cr;          /* correlated source of delays */
-  dd_netem_crand_t dup_cr;            /* ... of duplication */
-  dd_netem_crand_t corrupt_cr;        /* ... of corruption */
-  dd_netem_crand_t reorder_cr;        /* ... of reordering */
-  dd_netem_loss_t loss;               /* loss model state */
-  uint32_t reorder_count;             /* copies delayed since the last immediate one */
-  uint64_t tat;                       /* rate: virtual finish time of the last copy (us) */
-  uint64_t tat_rem;                   /* rate: fraction of a us, in units of 1/rate */
-  s_entry_t *q;                       /* heap (DATAGRAM) or ring (STREAM) */
-  size_t cap;                         /* entries allocated */
-  size_t head;                        /* STREAM: ring start */
-  size_t len;                         /* entries queued */
+  dd_netem_kind_t kind;                 /* STREAM or DATAGRAM */
+  dd_netem_params_t p;                  /* parameters in force */
+  uint64_t ramp_start;                  /* when the parameters (and their ramp) were set */
+  dd_rng_t rng[S_RNG_COUNT];            /* one stream per purpose */
+  dd_netem_crand_t delay_cr;            /* correlated source of delays */
+  dd_netem_crand_t dup_cr;              /* ... of duplication */
+  dd_netem_crand_t corrupt_cr;          /* ... of corruption */
+  dd_netem_crand_t reorder_cr;          /* ... of reordering */
+  dd_netem_loss_t loss;                 /* loss model state */
+  uint32_t reorder_count;               /* copies delayed since the last immediate one */
+  uint64_t tat;                         /* rate: virtual finish time of the last copy (us) */
+  uint64_t tat_rem;                     /* rate: fraction of a us, in units of 1/rate */
+  s_entry_t *q;                         /* heap (DATAGRAM) or ring (STREAM) */
+  size_t cap;                           /* entries allocated */
+  size_t head;                          /* STREAM: ring start */
+  size_t len;                           /* entries queued */
   s_window_t win[DD_NETEM_MAX_OUTAGES]; /* outages, sorted by from, disjoint */
-  size_t n_win;                       /* outages remembered */
-  uint64_t now;                       /* latest now seen */
-  uint64_t seq;                       /* next copy sequence number */
-  uint64_t msg_seq;                   /* next message sequence number */
-  uint64_t last_release;              /* STREAM: release of the last message popped */
-  uint64_t max_msg_seq_out;           /* DATAGRAM: highest message released so far */
-  bool any_out;                       /* DATAGRAM: max_msg_seq_out is set */
-  dd_netem_counters_t c;              /* counters */
-  dd_netem_event_fn ev_fn;            /* event sink, or NULL */
-  void *ev_arg;                       /* its argument */
+  size_t n_win;                         /* outages remembered */
+  uint64_t now;                         /* latest now seen */
+  uint64_t seq;                         /* next copy sequence number */
+  uint64_t msg_seq;                     /* next message sequence number */
+  uint64_t last_release;                /* STREAM: release of the last message popped */
+  uint64_t max_msg_seq_out;             /* DATAGRAM: highest message released so far */
+  bool any_out;                         /* DATAGRAM: max_msg_seq_out is set */
+  dd_netem_counters_t c;                /* counters */
+  dd_netem_event_fn ev_fn;              /* event sink, or NULL */
+  void *ev_arg;                         /* its argument */
 };
 
 static const char *const s_ev_names[DD_NETEM_EV_COUNT] = {
-    [DD_NETEM_EV_DROP] = "drop",       [DD_NETEM_EV_DUPLICATE] = "duplicate",
-    [DD_NETEM_EV_CORRUPT] = "corrupt", [DD_NETEM_EV_REORDER] = "reorder",
-    [DD_NETEM_EV_RETRANSMIT] = "retransmit", [DD_NETEM_EV_HOLD] = "hold",
-    [DD_NETEM_EV_OUTAGE] = "outage",   [DD_NETEM_EV_RESTORE] = "restore",
+    [DD_NETEM_EV_DROP] = "drop",
+    [DD_NETEM_EV_DUPLICATE] = "duplicate",
+    [DD_NETEM_EV_CORRUPT] = "corrupt",
+    [DD_NETEM_EV_REORDER] = "reorder",
+    [DD_NETEM_EV_RETRANSMIT] = "retransmit",
+    [DD_NETEM_EV_HOLD] = "hold",
+    [DD_NETEM_EV_OUTAGE] = "outage",
+    [DD_NETEM_EV_RESTORE] = "restore",
     [DD_NETEM_EV_PARAMS] = "params",
 };
 
@@ -96,8 +100,8 @@ static uint64_t s_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 static bool s_prob_ok(double x) { return x >= 0.0 && x <= 1.0; } /* false for NaN */
 
-static void s_emit(dd_netem_dir_t *self, dd_netem_ev_kind_t kind, uint64_t msg_id,
-                   uint32_t flags, int64_t value, uint64_t value2) {
+static void s_emit(dd_netem_dir_t *self, dd_netem_ev_kind_t kind, uint64_t msg_id, uint32_t flags,
+                   int64_t value, uint64_t value2) {
   if (!self->ev_fn) return;
   dd_netem_event_t ev = {.kind = kind,
                          .at = self->now,
@@ -120,11 +124,13 @@ static int s_clock(dd_netem_dir_t *self, uint64_t now) {
 static int s_reserve(dd_netem_dir_t *self, size_t more) {
   if (self->len + more <= self->cap) return 0;
   size_t cap = self->cap ? self->cap : 64;
-  while (cap < self->len + more) cap *= 2;
+  while (cap < self->len + more)
+    cap *= 2;
   s_entry_t *q = malloc(cap * sizeof *q);
   if (!q) return DD_ENOMEM;
   /* Copy in logical order (for the heap head is 0, so this is a plain copy). */
-  for (size_t i = 0; i < self->len; i++) q[i] = self->q[(self->head + i) % self->cap];
+  for (size_t i = 0; i < self->len; i++)
+    q[i] = self->q[(self->head + i) % self->cap];
   free(self->q);
   self->q = q;
   self->cap = cap;
@@ -252,7 +258,8 @@ static void s_prune(dd_netem_dir_t *self) {
   if (self->kind == DD_NETEM_STREAM) {
     if (self->len) min_tx = s_min(min_tx, s_ring_at(self, 0)->tx);
   } else {
-    for (size_t i = 0; i < self->len; i++) min_tx = s_min(min_tx, self->q[i].tx);
+    for (size_t i = 0; i < self->len; i++)
+      min_tx = s_min(min_tx, self->q[i].tx);
   }
   size_t n = 0;
   for (size_t i = 0; i < self->n_win; i++)
@@ -267,7 +274,7 @@ void dd_netem_params_init(dd_netem_params_t *p) {
   memset(p, 0, sizeof *p);
   p->dist = DD_NETEM_DIST_NORMAL;
   dd_netem_loss_random(&p->loss, 0.0, 0.0);
-  p->rto_us = 200000;      /* Linux TCP_RTO_MIN; RFC 6298 2.4 allows a lower bound below 1 s */
+  p->rto_us = 200000;       /* Linux's TCP_RTO_MIN (RFC 6298 2.4 would round up to 1 s) */
   p->rto_max_us = 60000000; /* RFC 6298 2.5: a maximum, if any, is at least 60 s */
   p->max_retries = 15;      /* Linux tcp_retries2 default */
   p->corr_mode = DD_NETEM_CORR_PRESERVE;
@@ -306,7 +313,8 @@ dd_netem_dir_t *dd_netem_dir_new(dd_netem_kind_t kind, uint64_t seed) {
   dd_netem_params_init(&self->p);
   dd_rng_t root;
   dd_rng_seed(&root, seed);
-  for (int i = 0; i < S_RNG_COUNT; i++) dd_rng_fork(&root, (uint64_t)i, &self->rng[i]);
+  for (int i = 0; i < S_RNG_COUNT; i++)
+    dd_rng_fork(&root, (uint64_t)i, &self->rng[i]);
   dd_netem_crand_init(&self->delay_cr);
   dd_netem_crand_init(&self->dup_cr);
   dd_netem_crand_init(&self->corrupt_cr);
@@ -466,7 +474,8 @@ static int s_enqueue_dgram(dd_netem_dir_t *self, uint64_t msg_id, uint64_t bytes
   unsigned n = s_chance(self, &self->dup_cr, S_RNG_DUP, p->dup, p->dup_corr) ? 2 : 1;
   s_entry_t e[2];
   uint64_t queue_us[2];
-  for (unsigned k = 0; k < n; k++) s_dgram_copy(self, msg_id, bytes, now, &e[k], &queue_us[k]);
+  for (unsigned k = 0; k < n; k++)
+    s_dgram_copy(self, msg_id, bytes, now, &e[k], &queue_us[k]);
   if (n == 2) {
     e[1].flags |= DD_NETEM_F_DUPLICATE;
     /* Releases never change after enqueue, so the copy that leaves last is known now. */
@@ -613,7 +622,7 @@ int dd_netem_pop_due(dd_netem_dir_t *self, uint64_t now, dd_netem_release_t *out
 
 int dd_netem_outage(dd_netem_dir_t *self, uint64_t from, uint64_t duration, uint64_t now) {
   assert(self);
-  if (duration == 0) return DD_EINVAL;
+  if (duration == 0 || from == DD_NETEM_NEVER) return DD_EINVAL;
   int rc = s_clock(self, now);
   if (rc) return rc;
   s_prune(self);
@@ -633,7 +642,8 @@ int dd_netem_outage(dd_netem_dir_t *self, uint64_t from, uint64_t duration, uint
   }
   if (n >= DD_NETEM_MAX_OUTAGES) return DD_ENOSPC;
   size_t at = 0;
-  while (at < n && keep[at].from < w.from) at++;
+  while (at < n && keep[at].from < w.from)
+    at++;
   memmove(&keep[at + 1], &keep[at], (n - at) * sizeof keep[0]);
   keep[at] = w;
   memcpy(self->win, keep, (n + 1) * sizeof keep[0]);

@@ -41,7 +41,11 @@
  *     is set) and finishes at f_i = max(t_i, T_i - burst/rate) where
  *     T_i = max(t_i, T_(i-1)) + c/rate is when a pure serializer would finish. With burst 0 a
  *     message cannot start before the previous one finished (netem "rate" serialization); with
- *     a burst the first burst bytes pass at once. f_i - t_i is the queueing delay.
+ *     a burst the first burst bytes pass at once. f_i - t_i is the queueing delay. netem
+ *     serializes after the delay (time_to_send = max(now + delay, last) + packet time); here the
+ *     bottleneck is at the sender and the path delay, jitter included, comes after it. With a
+ *     constant delay both give the same times; with jitter netem keeps the serialization
+ *     spacing at the receiver, while here jitter acts on the spaced copies.
  *  5. DATAGRAM only: "corrupt" -> a bit index in [0, 8 * len) drawn with the rng (byte
  *     index / 8, mask 1 << index % 8); the caller flips it. Messages of length 0 are never
  *     corrupted.
@@ -67,7 +71,9 @@
  *    first firing at or after b is the recovery instant R, and the message is released at
  *    max(its release, R + its path delay), order kept. While the end is unknown (until
  *    restored) such messages are held (release DD_NETEM_NEVER) and everything behind them
- *    waits; dd_netem_restore() computes their release times.
+ *    waits; dd_netem_restore() computes their release times. The timer is taken to start at a
+ *    (a connection with data in flight); on an idle connection it would start at the first
+ *    send into the outage, which shifts the recovery instant.
  *
  * Counters: enqueued + duplicated = released + dropped (all causes) + queue_depth. */
 #ifndef DD_NETEM_H
@@ -88,39 +94,39 @@ typedef enum {
 /* "No time": no release pending, an open-ended outage, a held message. */
 #define DD_NETEM_NEVER UINT64_MAX
 /* Limits accepted by dd_netem_set(). */
-#define DD_NETEM_MAX_DELAY_US (3600ull * 1000000ull)  /* delay, jitter, RTO: one hour */
-#define DD_NETEM_MAX_RAMP_US (86400ull * 1000000ull)  /* ramp duration: one day */
+#define DD_NETEM_MAX_DELAY_US (3600ull * 1000000ull) /* delay, jitter, RTO: one hour */
+#define DD_NETEM_MAX_RAMP_US (86400ull * 1000000ull) /* ramp duration: one day */
 #define DD_NETEM_MAX_RATE 1000000000000ull           /* bytes per second and burst bytes */
-#define DD_NETEM_MAX_OVERHEAD 65535                   /* |overhead|, cell size, |cell overhead| */
-#define DD_NETEM_MAX_RETRIES 64u                      /* STREAM retransmissions per message */
-#define DD_NETEM_MAX_BYTES (1ull << 40)               /* one message */
-#define DD_NETEM_MAX_OUTAGES 16                       /* outage windows remembered at once */
+#define DD_NETEM_MAX_OVERHEAD 65535                  /* |overhead|, cell size, |cell overhead| */
+#define DD_NETEM_MAX_RETRIES 64u                     /* STREAM retransmissions per message */
+#define DD_NETEM_MAX_BYTES (1ull << 40)              /* one message */
+#define DD_NETEM_MAX_OUTAGES 16                      /* outage windows remembered at once */
 
 /* Parameters of one direction. Probabilities and correlations are in [0, 1], not percent. */
 typedef struct {
-  uint64_t delay_us;          /* mean one-way delay ("delay TIME") */
-  uint64_t jitter_us;         /* sigma of the distribution ("delay TIME JITTER") */
-  double delay_corr;          /* correlation of successive delays ("delay T J CORR") */
-  dd_netem_dist_t dist;       /* "distribution"; default normal */
-  uint64_t ramp_to_us;        /* ramp target delay */
-  uint64_t ramp_us;           /* ramp duration from dd_netem_set(); 0 = no ramp */
-  uint64_t rate;              /* bytes per second; 0 = unlimited */
-  uint64_t burst;             /* token bucket depth, bytes; 0 = pure serialization */
-  int32_t overhead;           /* bytes added to each message for the rate (may be negative) */
-  uint32_t cell_size;         /* link layer cell size for the rate; 0 = none */
-  int32_t cell_overhead;      /* bytes added per cell */
-  dd_netem_loss_params_t loss; /* loss model ("loss ...") */
-  double dup;                 /* duplication probability ("duplicate") */
-  double dup_corr;            /* its correlation */
-  double corrupt;             /* corruption probability ("corrupt") */
-  double corrupt_corr;        /* its correlation */
-  double reorder;             /* probability to send immediately ("reorder") */
-  double reorder_corr;        /* its correlation */
-  uint32_t reorder_gap;       /* "gap"; 0 = 1 */
-  uint32_t limit;             /* DATAGRAM queue limit in copies ("limit"); 0 = unlimited */
-  uint64_t rto_us;            /* STREAM: first retransmission timeout */
-  uint64_t rto_max_us;        /* STREAM: cap of the doubled timeout */
-  uint32_t max_retries;       /* STREAM: retransmissions per message at most */
+  uint64_t delay_us;              /* mean one-way delay ("delay TIME") */
+  uint64_t jitter_us;             /* sigma of the distribution ("delay TIME JITTER") */
+  double delay_corr;              /* correlation of successive delays ("delay T J CORR") */
+  dd_netem_dist_t dist;           /* "distribution"; default normal */
+  uint64_t ramp_to_us;            /* ramp target delay */
+  uint64_t ramp_us;               /* ramp duration from dd_netem_set(); 0 = no ramp */
+  uint64_t rate;                  /* bytes per second; 0 = unlimited */
+  uint64_t burst;                 /* token bucket depth, bytes; 0 = pure serialization */
+  int32_t overhead;               /* bytes added to each message for the rate (may be negative) */
+  uint32_t cell_size;             /* link layer cell size for the rate; 0 = none */
+  int32_t cell_overhead;          /* bytes added per cell */
+  dd_netem_loss_params_t loss;    /* loss model ("loss ...") */
+  double dup;                     /* duplication probability ("duplicate") */
+  double dup_corr;                /* its correlation */
+  double corrupt;                 /* corruption probability ("corrupt") */
+  double corrupt_corr;            /* its correlation */
+  double reorder;                 /* probability to send immediately ("reorder") */
+  double reorder_corr;            /* its correlation */
+  uint32_t reorder_gap;           /* "gap"; 0 = 1 */
+  uint32_t limit;                 /* DATAGRAM queue limit in copies ("limit"); 0 = unlimited */
+  uint64_t rto_us;                /* STREAM: first retransmission timeout */
+  uint64_t rto_max_us;            /* STREAM: cap of the doubled timeout */
+  uint32_t max_retries;           /* STREAM: retransmissions per message at most */
   dd_netem_corr_mode_t corr_mode; /* how correlations are applied (dd_netem_dist.h) */
 } dd_netem_params_t;
 
@@ -136,8 +142,8 @@ enum {
   DD_NETEM_F_RETRANSMIT = 1u << 7,   /* STREAM: delayed by emulated retransmissions */
   DD_NETEM_F_HELD = 1u << 8,         /* STREAM: delayed (or held) by an outage */
   DD_NETEM_F_OUT_OF_ORDER = 1u << 9, /* released after a message enqueued later */
-  DD_NETEM_F_DROPPED = DD_NETEM_F_DROP_RANDOM | DD_NETEM_F_DROP_GE | DD_NETEM_F_DROP_OUTAGE |
-                       DD_NETEM_F_DROP_LIMIT
+  DD_NETEM_F_DROPPED =
+      DD_NETEM_F_DROP_RANDOM | DD_NETEM_F_DROP_GE | DD_NETEM_F_DROP_OUTAGE | DD_NETEM_F_DROP_LIMIT
 };
 
 /* One copy of an accepted message. */
@@ -161,13 +167,13 @@ typedef struct {
 
 /* One copy leaving the queue. */
 typedef struct {
-  uint64_t msg_id;     /* the caller's id */
-  uint64_t bytes;      /* message length */
+  uint64_t msg_id;      /* the caller's id */
+  uint64_t bytes;       /* message length */
   uint64_t enqueued_at; /* enqueue time */
-  uint64_t release_at; /* scheduled release time (<= the now of the pop) */
-  int64_t corrupt_bit; /* -1 or the bit to flip */
-  uint32_t flags;      /* DD_NETEM_F_*; if any DD_NETEM_F_DROPPED bit: do not send */
-  bool last;           /* no other copy of msg_id remains queued: free the payload */
+  uint64_t release_at;  /* scheduled release time (<= the now of the pop) */
+  int64_t corrupt_bit;  /* -1 or the bit to flip */
+  uint32_t flags;       /* DD_NETEM_F_*; if any DD_NETEM_F_DROPPED bit: do not send */
+  bool last;            /* no other copy of msg_id remains queued: free the payload */
 } dd_netem_release_t;
 
 typedef struct {
@@ -190,12 +196,14 @@ typedef struct {
 } dd_netem_counters_t;
 
 typedef enum {
-  DD_NETEM_EV_DROP = 0,   /* message or copy dropped; cause in flags */
+  DD_NETEM_EV_DROP = 0,   /* message or copy dropped; cause in flags, value = bytes,
+                           * value2 = release instant for a copy lost in flight (else 0) */
   DD_NETEM_EV_DUPLICATE,  /* message duplicated */
   DD_NETEM_EV_CORRUPT,    /* copy corrupted; value = bit index */
   DD_NETEM_EV_REORDER,    /* copy sent immediately */
   DD_NETEM_EV_RETRANSMIT, /* STREAM: value = retransmissions, value2 = added delay (us) */
-  DD_NETEM_EV_HOLD,       /* STREAM: message delayed by an outage; value2 = release or NEVER */
+  DD_NETEM_EV_HOLD,       /* STREAM: message enqueued into an outage; value2 = release or
+                           * NEVER (messages caught by a later outage: OUTAGE, RESTORE) */
   DD_NETEM_EV_OUTAGE,     /* outage added: value = from, value2 = until (NEVER: until restored) */
   DD_NETEM_EV_RESTORE,    /* link restored; value = STREAM messages whose release moved */
   DD_NETEM_EV_PARAMS,     /* parameters changed */
@@ -250,7 +258,8 @@ int dd_netem_pop_due(dd_netem_dir_t *self, uint64_t now, dd_netem_release_t *out
 
 /* Link down on [from, from + duration) (from earlier than now counts from now), or until
  * dd_netem_restore() with duration DD_NETEM_NEVER. Overlapping outages merge. 0, DD_EINVAL
- * (duration 0, now went back), DD_ENOSPC (more than DD_NETEM_MAX_OUTAGES pending). */
+ * (duration 0, from DD_NETEM_NEVER, now went back), DD_ENOSPC (more than DD_NETEM_MAX_OUTAGES
+ * pending). */
 int dd_netem_outage(dd_netem_dir_t *self, uint64_t from, uint64_t duration, uint64_t now);
 /* End the outage in progress at now (pending future ones stay). 0 or DD_EINVAL. */
 int dd_netem_restore(dd_netem_dir_t *self, uint64_t now);

@@ -25,14 +25,13 @@ double dd_netem_norm_quantile(double u) {
   static const double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,
                               -2.759285104469687e+02, 1.383577518672690e+02,
                               -3.066479806614716e+01, 2.506628277459239e+00};
-  static const double b[5] = {-5.447609879822406e+01, 1.615858368580409e+02,
-                              -1.556989798598866e+02, 6.680131188771972e+01,
-                              -1.328068155288572e+01};
+  static const double b[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                              6.680131188771972e+01, -1.328068155288572e+01};
   static const double c[6] = {-7.784894002430293e-03, -3.223964580411365e-01,
                               -2.400758277161838e+00, -2.549732539343734e+00,
                               4.374664141464968e+00,  2.938163982698783e+00};
-  static const double d[4] = {7.784695709041462e-03, 3.224671290700398e-01,
-                              2.445134137142996e+00, 3.754408661907416e+00};
+  static const double d[4] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                              3.754408661907416e+00};
   const double plow = 0.02425;
   if (!(u > 0.0)) return -INFINITY;
   if (!(u < 1.0)) return INFINITY;
@@ -68,17 +67,13 @@ static double s_pareto(double u) {
 
 double dd_netem_dist_std(dd_netem_dist_t d, double u, double z) {
   switch (d) {
-  case DD_NETEM_DIST_UNIFORM:
-    return 2.0 * u - 1.0;
-  case DD_NETEM_DIST_NORMAL:
-    return s_clamp(z, -DD_NETEM_DIST_LIMIT, DD_NETEM_DIST_LIMIT);
-  case DD_NETEM_DIST_PARETO:
-    return s_pareto(u);
+  case DD_NETEM_DIST_UNIFORM: return 2.0 * u - 1.0;
+  case DD_NETEM_DIST_NORMAL: return s_clamp(z, -DD_NETEM_DIST_LIMIT, DD_NETEM_DIST_LIMIT);
+  case DD_NETEM_DIST_PARETO: return s_pareto(u);
   case DD_NETEM_DIST_PARETONORMAL:
     /* iproute2 netem/paretonormal.c: value = (normal + 3 * pareto) / 4 at one table index. */
     return s_clamp(0.25 * z + 0.75 * s_pareto(u), -DD_NETEM_DIST_LIMIT, DD_NETEM_DIST_LIMIT);
-  case DD_NETEM_DIST_COUNT:
-    break;
+  case DD_NETEM_DIST_COUNT: break;
   }
   assert(!"unknown distribution");
   return 0.0;

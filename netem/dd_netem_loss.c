@@ -25,8 +25,8 @@ void dd_netem_loss_random(dd_netem_loss_params_t *p, double prob, double corr) {
   p->corr = s_or(corr, 0.0);
 }
 
-void dd_netem_loss_state(dd_netem_loss_params_t *p, double p13, double p31, double p32,
-                         double p23, double p14) {
+void dd_netem_loss_state(dd_netem_loss_params_t *p, double p13, double p31, double p32, double p23,
+                         double p14) {
   assert(p);
   memset(p, 0, sizeof *p);
   p->model = DD_NETEM_LOSS_STATE;
@@ -54,8 +54,7 @@ void dd_netem_loss_gemodel(dd_netem_loss_params_t *p, double pp, double r, doubl
 int dd_netem_loss_check(const dd_netem_loss_params_t *p) {
   if (!p) return DD_EINVAL;
   switch (p->model) {
-  case DD_NETEM_LOSS_RANDOM:
-    return (s_prob_ok(p->p) && s_prob_ok(p->corr)) ? 0 : DD_EINVAL;
+  case DD_NETEM_LOSS_RANDOM: return (s_prob_ok(p->p) && s_prob_ok(p->corr)) ? 0 : DD_EINVAL;
   case DD_NETEM_LOSS_STATE:
     if (!s_prob_ok(p->p13) || !s_prob_ok(p->p31) || !s_prob_ok(p->p32) || !s_prob_ok(p->p23) ||
         !s_prob_ok(p->p14))
@@ -64,12 +63,10 @@ int dd_netem_loss_check(const dd_netem_loss_params_t *p) {
     if (p->p13 + p->p14 > 1.0 || p->p31 + p->p32 > 1.0) return DD_EINVAL;
     return 0;
   case DD_NETEM_LOSS_GEMODEL:
-    return (s_prob_ok(p->ge_p) && s_prob_ok(p->ge_r) && s_prob_ok(p->ge_1h) &&
-            s_prob_ok(p->ge_1k))
+    return (s_prob_ok(p->ge_p) && s_prob_ok(p->ge_r) && s_prob_ok(p->ge_1h) && s_prob_ok(p->ge_1k))
                ? 0
                : DD_EINVAL;
-  case DD_NETEM_LOSS_COUNT:
-    break;
+  case DD_NETEM_LOSS_COUNT: break;
   }
   return DD_EINVAL;
 }
@@ -145,12 +142,9 @@ bool dd_netem_loss_next(dd_netem_loss_t *self, const dd_netem_loss_params_t *p, 
     dd_netem_crand_next(&self->crand, rng, p->corr, mode, &u, NULL);
     return u < p->p;
   }
-  case DD_NETEM_LOSS_STATE:
-    return s_step_state(self, p, rng);
-  case DD_NETEM_LOSS_GEMODEL:
-    return s_step_ge(self, p, rng);
-  case DD_NETEM_LOSS_COUNT:
-    break;
+  case DD_NETEM_LOSS_STATE: return s_step_state(self, p, rng);
+  case DD_NETEM_LOSS_GEMODEL: return s_step_ge(self, p, rng);
+  case DD_NETEM_LOSS_COUNT: break;
   }
   assert(!"unknown loss model");
   return false;
@@ -257,8 +251,7 @@ int dd_netem_loss_expected(const dd_netem_loss_params_t *p, dd_netem_corr_mode_t
     s_finish(out, loss, start);
     return 0;
   }
-  case DD_NETEM_LOSS_COUNT:
-    break;
+  case DD_NETEM_LOSS_COUNT: break;
   }
   return DD_EINVAL;
 }

@@ -40,14 +40,14 @@ typedef enum {
 
 /* Probabilities are in [0, 1] (not percent). */
 typedef struct {
-  dd_netem_loss_model_t model; /* which of the groups below applies */
-  double p;                    /* random: loss probability */
-  double corr;                 /* random: correlation of successive draws */
+  dd_netem_loss_model_t model;    /* which of the groups below applies */
+  double p;                       /* random: loss probability */
+  double corr;                    /* random: correlation of successive draws */
   double p13, p31, p32, p23, p14; /* state: transition probabilities */
-  double ge_p;                 /* gemodel: Good -> Bad */
-  double ge_r;                 /* gemodel: Bad -> Good */
-  double ge_1h;                /* gemodel: loss probability in Bad (1-h) */
-  double ge_1k;                /* gemodel: loss probability in Good (1-k) */
+  double ge_p;                    /* gemodel: Good -> Bad */
+  double ge_r;                    /* gemodel: Bad -> Good */
+  double ge_1h;                   /* gemodel: loss probability in Bad (1-h) */
+  double ge_1k;                   /* gemodel: loss probability in Good (1-k) */
 } dd_netem_loss_params_t;
 
 /* Running state of one loss generator. */
@@ -62,8 +62,8 @@ typedef struct {
 /* Fill p like "loss random PROB CORR". */
 void dd_netem_loss_random(dd_netem_loss_params_t *p, double prob, double corr);
 /* Fill p like "loss state p13 [p31 [p32 [p23 [p14]]]]" (DD_NETEM_DEFAULT for omitted ones). */
-void dd_netem_loss_state(dd_netem_loss_params_t *p, double p13, double p31, double p32,
-                         double p23, double p14);
+void dd_netem_loss_state(dd_netem_loss_params_t *p, double p13, double p31, double p32, double p23,
+                         double p14);
 /* Fill p like "loss gemodel p [r [1-h [1-k]]]" (DD_NETEM_DEFAULT for omitted ones). */
 void dd_netem_loss_gemodel(dd_netem_loss_params_t *p, double pp, double r, double one_minus_h,
                            double one_minus_k);

@@ -43,14 +43,14 @@ int main(int argc, char **argv) {
     case 'c': cfg.candump_path = optarg; break;
     case 'p': cfg.pcap_path = optarg; break;
     default:
-      s_usage(stderr);
+      fprintf(stderr, "duodiag-bus: see duodiag-bus --help\n");
       dd_proc_destroy(&proc);
       return DD_EXIT_USAGE;
     }
   }
   if (!cfg.endpoint || optind != argc) {
-    fprintf(stderr, "duodiag-bus: %s\n", cfg.endpoint ? "unexpected argument" : "--endpoint is required");
-    s_usage(stderr);
+    fprintf(stderr, "duodiag-bus: %s; see duodiag-bus --help\n",
+            cfg.endpoint ? "unexpected argument" : "--endpoint is required");
     dd_proc_destroy(&proc);
     return DD_EXIT_USAGE;
   }

@@ -160,7 +160,7 @@ void dd_isotp_cfg_default(dd_isotp_cfg_t *cfg) {
   cfg->tx_padding = true;
   cfg->pad_byte = 0xCC; /* ISO 15765-2:2016 10.4.2: recommended padding value */
   cfg->ff_escape = true;
-  cfg->wft_max = 10;
+  cfg->wft_max = 10; /* N_WFTmax is left to the system by ISO 15765-2:2016 9.7 */
   cfg->rx_max = 65535;
   /* ISO 15765-2:2016 9.8.2: N_As, N_Ar, N_Bs and N_Cr time out after 1000 ms. */
   cfg->n_as_us = 1000000;
@@ -481,7 +481,7 @@ static void s_rx_sf(dd_isotp_t *self, const dd_can_frame_t *f, bool functional, 
     return;
   }
   if (sf_dl > self->cfg.rx_max) {
-    s_rx_reject(self, DD_EISOTP_BUFFER_OVFLW, now);
+    s_event(self, DD_ISOTP_EV_RX_ERROR, DD_EISOTP_BUFFER_OVFLW, false, sf_dl, now);
     return;
   }
   if (!functional) s_rx_interrupt(self, now); /* a functional SF has its own N_AI */

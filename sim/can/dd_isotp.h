@@ -71,7 +71,7 @@ typedef struct {
   bool aborted;            /* RX_ERROR: a reception in progress was dropped (TX_ERROR: always) */
   bool functional;         /* TX_DONE/RX_DONE: the message was functionally addressed */
   size_t len;              /* TX_DONE: bytes sent; RX_FIRST_FRAME and RX_ERROR with
-                              DD_EISOTP_BUFFER_OVFLW: the announced FF_DL; RX_DONE: bytes */
+                              DD_EISOTP_BUFFER_OVFLW: the announced length; RX_DONE: bytes */
   const uint8_t *data;     /* RX_DONE: the message, valid until the next RX_DONE is taken
                               or the instance is destroyed; NULL otherwise */
   uint64_t time_us;        /* when it happened (the "now" of the call that caused it) */

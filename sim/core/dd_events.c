@@ -14,6 +14,11 @@
 #include "dd_wire.h"
 #include "duodiag.pb-c.h"
 
+/* protobuf-c does not pack a oneof string whose pointer is the schema's default value
+ * (protobuf_c_empty_string, which decoded messages use for ""), so the receiver would see the
+ * value as unset. An empty string value is therefore always given as this distinct array. */
+static char s_empty_value[1];
+
 typedef struct {
   uint8_t *data; /* encoded envelope */
   size_t len;    /* its length */
@@ -144,7 +149,7 @@ int dd_events_emitv(dd_events_t *self, const char *kind, const dd_field_t *field
       break;
     case DD_FT_STR:
       fv[i].value_case = DUODIAG__FIELD__VALUE_STRING_VALUE;
-      fv[i].string_value = (char *)(fields[i].s ? fields[i].s : "");
+      fv[i].string_value = fields[i].s && fields[i].s[0] ? (char *)fields[i].s : s_empty_value;
       break;
     case DD_FT_BOOL:
       fv[i].value_case = DUODIAG__FIELD__VALUE_BOOL_VALUE;

@@ -247,7 +247,7 @@ static int s_on_control(dd_loop_t *loop, void *zsock, int fd, void *arg) {
     }
     const Duodiag__Command *cmd = env->command;
     dd_events_emit(self->events, "proc.command", DD_I("id", (int64_t)cmd->command_id),
-                   DD_I("kind", cmd->kind), DD_S("key", cmd->key), DD_END);
+                   DD_I("type", cmd->kind), DD_S("key", cmd->key), DD_END);
     if (cmd->kind == DUODIAG__COMMAND__KIND__STOP) {
       s_reply(self, cmd->command_id, 0, "stopping", NULL);
       dd_proc_stop(self, DD_EXIT_OK);

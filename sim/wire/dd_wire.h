@@ -80,7 +80,11 @@ void dd_wire_envelope_init(Duodiag__Envelope *env, const char *sender, uint64_t 
  * limits, formats). 0, or DD_EWIRE_VERSION / DD_EWIRE_MALFORMED with *why set (why may be NULL). */
 int dd_wire_check(const Duodiag__Envelope *env, dd_wire_reason_t *why);
 
-/* Encode env into buf[cap]. The envelope must pass dd_wire_check. Returns 0 and *len; or
+/* Trap: protobuf-c leaves out a oneof string member whose pointer is protobuf_c_empty_string
+ * (what decoded messages hold for ""), so the peer sees the oneof unset. Pass a distinct empty
+ * array for an empty oneof string (dd_events does this for event fields).
+ *
+ * Encode env into buf[cap]. The envelope must pass dd_wire_check. Returns 0 and *len; or
  * DD_EWIRE_VERSION / DD_EWIRE_MALFORMED, DD_EWIRE_TOO_BIG (over DD_WIRE_MAX), DD_ENOSPC (cap too
  * small; *len is then the size needed). */
 int dd_wire_encode(const Duodiag__Envelope *env, uint8_t *buf, size_t cap, size_t *len);

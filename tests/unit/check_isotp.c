@@ -56,7 +56,8 @@ static const char *s_fmt(const dd_can_frame_t *f) {
     n = snprintf(buf, 200, "%08X#", (unsigned)f->id);
   else
     n = snprintf(buf, 200, "%03X#", (unsigned)f->id);
-  if (f->flags & DD_CAN_F_FD) n += snprintf(buf + n, 200 - (size_t)n, "#%X", f->flags & DD_CAN_F_BRS ? 1 : 0);
+  if (f->flags & DD_CAN_F_FD)
+    n += snprintf(buf + n, 200 - (size_t)n, "#%X", f->flags & DD_CAN_F_BRS ? 1 : 0);
   for (unsigned i = 0; i < f->len; i++) n += snprintf(buf + n, 200 - (size_t)n, "%02X", f->data[i]);
   return buf;
 }
@@ -75,7 +76,8 @@ static const char *s_hex(const uint8_t *p, size_t from, size_t to) {
   static unsigned next;
   char *buf = bufs[next++ % 4];
   size_t n = 0;
-  for (size_t i = from; i < to; i++) n += (size_t)snprintf(buf + n, sizeof bufs[0] - n, "%02X", p[i]);
+  for (size_t i = from; i < to; i++)
+    n += (size_t)snprintf(buf + n, sizeof bufs[0] - n, "%02X", p[i]);
   buf[n] = '\0';
   return buf;
 }
@@ -318,7 +320,8 @@ START_TEST(test_sf_classic_exact) {
       s_bus_run_all(&b);
       char want[64];
       int n = snprintf(want, sizeof want, "7E0#%02X%s", i, s_hex(msg, 0, i));
-      for (unsigned k = i; pad && k < 7; k++) n += snprintf(want + n, sizeof want - (size_t)n, "AA");
+      for (unsigned k = i; pad && k < 7; k++)
+        n += snprintf(want + n, sizeof want - (size_t)n, "AA");
       ck_assert_uint_eq(b.nlog, 1);
       ck_assert_str_eq(s_log(&b, 0), want);
       ck_assert_uint_eq(b.log[0].f.len, pad ? 8 : i + 1);
@@ -946,6 +949,7 @@ START_TEST(test_fc_overflow) {
   const s_ev_t *e2 = s_ev(&b, 1, DD_ISOTP_EV_RX_ERROR, 0);
   ck_assert_int_eq(e2->error, DD_EISOTP_BUFFER_OVFLW);
   ck_assert(!e2->aborted);
+  ck_assert_uint_eq(e2->len, 5);
   s_inject(&b, 1, "7E0#0411223344");
   ck_assert_uint_eq(s_ev(&b, 1, DD_ISOTP_EV_RX_DONE, 0)->len, 4);
   free(msg);

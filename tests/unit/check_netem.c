@@ -21,9 +21,9 @@
 
 /* ck_assert records every passing check through the runner's channel, which is slow in loops
  * of 10^5 iterations; this reports only failures. */
-#define S_CHECK(cond)                                                                  \
-  do {                                                                                 \
-    if (!(cond)) ck_abort_msg("%s:%d: check failed: %s", __FILE__, __LINE__, #cond);   \
+#define S_CHECK(cond)                                                                              \
+  do {                                                                                             \
+    if (!(cond)) ck_abort_msg("%s:%d: check failed: %s", __FILE__, __LINE__, #cond);               \
   } while (0)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -55,13 +55,15 @@ static size_t s_drain(dd_netem_dir_t *d, uint64_t now, dd_netem_release_t *out, 
 
 static double s_mean(const double *x, size_t n) {
   double s = 0.0;
-  for (size_t i = 0; i < n; i++) s += x[i];
+  for (size_t i = 0; i < n; i++)
+    s += x[i];
   return s / (double)n;
 }
 
 static double s_sd(const double *x, size_t n) {
   double m = s_mean(x, n), s = 0.0;
-  for (size_t i = 0; i < n; i++) s += (x[i] - m) * (x[i] - m);
+  for (size_t i = 0; i < n; i++)
+    s += (x[i] - m) * (x[i] - m);
   return sqrt(s / (double)(n - 1));
 }
 
@@ -128,7 +130,8 @@ static void s_check_sample(const double *x, size_t n, double mu, double sigma, d
   for (size_t k = 0; k < nq; k++) {
     double xq = mu + sigma * xq_t[k];
     size_t below = 0;
-    for (size_t i = 0; i < n; i++) below += x[i] <= xq;
+    for (size_t i = 0; i < n; i++)
+      below += x[i] <= xq;
     double f = (double)below / (double)n;
     double tol = 4.5 * sqrt(q[k] * (1.0 - q[k]) / (double)n);
     ck_assert_msg(fabs(f - q[k]) < tol, "F(%.1f) = %.5f want %.3f +- %.5f", xq, f, q[k], tol);
@@ -293,7 +296,8 @@ START_TEST(test_rate_spacing) {
     ck_assert_uint_eq(v.copy[0].release_at, SEC + 10 * MS);
     /* A long back-to-back train: the 1000th leaves after exactly 1000 * 10 ms. */
     uint64_t t0 = 2 * SEC;
-    for (uint64_t i = 0; i < 1000; i++) ck_assert_int_eq(dd_netem_enqueue(d, i, 1250, t0, &v), 0);
+    for (uint64_t i = 0; i < 1000; i++)
+      ck_assert_int_eq(dd_netem_enqueue(d, i, 1250, t0, &v), 0);
     ck_assert_uint_eq(v.copy[0].release_at, t0 + 10 * SEC);
     dd_netem_dir_destroy(&d);
 
@@ -388,7 +392,8 @@ START_TEST(test_dist_uniform) {
   double *x = s_delays(&p, 11, n);
   const double q[] = {0.1, 0.5, 0.9, 0.99};
   double xq[4];
-  for (int k = 0; k < 4; k++) xq[k] = 2.0 * q[k] - 1.0;
+  for (int k = 0; k < 4; k++)
+    xq[k] = 2.0 * q[k] - 1.0;
   s_check_sample(x, n, 100 * MS, 10 * MS, 0.0, 1.0 / sqrt(3.0), q, xq, 4);
   for (size_t i = 0; i < n; i++) {
     S_CHECK(x[i] >= 90 * MS);
@@ -423,7 +428,8 @@ START_TEST(test_dist_pareto) {
   double mean_t = 4.0 / 3.0 * (ex - 1.5), sd_t = 4.0 / 3.0 * sqrt(ex2 - ex * ex);
   const double q[] = {0.1, 0.5, 0.9, 0.98};
   double xq[4];
-  for (int k = 0; k < 4; k++) xq[k] = 4.0 / 3.0 * (pow(1.0 - q[k], -1.0 / 3.0) - 1.5);
+  for (int k = 0; k < 4; k++)
+    xq[k] = 4.0 / 3.0 * (pow(1.0 - q[k], -1.0 / 3.0) - 1.5);
   s_check_sample(x, n, 100 * MS, 10 * MS, mean_t, sd_t, q, xq, 4);
   /* Bounded by mu + 4 sigma with an atom of mass 1/c^3 there; never below mu - 2/3 sigma. */
   size_t at_cap = 0;
@@ -456,7 +462,8 @@ START_TEST(test_dist_paretonormal) {
   ck_assert_double_eq_tol(sd_t, 0.8349, 0.002);
   const double q[] = {0.1, 0.5, 0.9, 0.99};
   double xq[4];
-  for (int k = 0; k < 4; k++) xq[k] = s_ref_paretonormal(q[k]);
+  for (int k = 0; k < 4; k++)
+    xq[k] = s_ref_paretonormal(q[k]);
   s_check_sample(x, n, 100 * MS, 10 * MS, mean_t, sd_t, q, xq, 4);
   free(x);
 }
@@ -479,7 +486,8 @@ START_TEST(test_delay_correlation) {
   for (int k = 0; k < 3; k++) {
     double xv = 100 * MS + 10 * MS * xq[k];
     size_t below = 0;
-    for (size_t i = 0; i < n; i++) below += x[i] <= xv;
+    for (size_t i = 0; i < n; i++)
+      below += x[i] <= xv;
     ck_assert_double_eq_tol((double)below / n, q[k], 0.01);
   }
   ck_assert_double_eq_tol(s_lag1(x, n), 6.0 / M_PI * asin(0.25), 0.015);
@@ -501,7 +509,8 @@ START_TEST(test_loss_expected_analytic) {
   dd_netem_loss_expect_t e;
   /* Gilbert-Elliott p = 5%, r = 30%, 1-h = 90%, 1-k = 1%, solved by hand:
    * piG = r / (p + r) = 6/7, piB = 1/7; L = 6/7 * 0.01 + 1/7 * 0.9;
-   * P(delivered then lost) = piG 0.99 (0.95 * 0.01 + 0.05 * 0.9) + piB 0.1 (0.3 * 0.01 + 0.7 * 0.9). */
+   * P(delivered then lost) = piG 0.99 (0.95 * 0.01 + 0.05 * 0.9) + piB 0.1 (0.3 * 0.01 + 0.7 *
+   * 0.9). */
   dd_netem_loss_gemodel(&lp, 0.05, 0.3, 0.9, 0.01);
   ck_assert_int_eq(dd_netem_loss_expected(&lp, DD_NETEM_CORR_PRESERVE, &e), 0);
   double L = 6.0 / 7.0 * 0.01 + 1.0 / 7.0 * 0.9;
@@ -596,12 +605,14 @@ START_TEST(test_random_loss) {
 END_TEST
 
 START_TEST(test_markov_loss_measured) {
-  const size_t n = 400000;
+  /* 10^6 packets: the worst of these models has a relative standard error near 0.8% on the
+   * loss rate, so the 5% bands are over 6 standard errors wide. */
+  const size_t n = 1000000;
   dd_netem_params_t p;
   dd_netem_params_init(&p);
   dd_netem_loss_params_t models[4];
   dd_netem_loss_gemodel(&models[0], 0.05, 0.3, 0.9, 0.01);
-  dd_netem_loss_gemodel(&models[1], 0.01, 0.2, DD_NETEM_DEFAULT, DD_NETEM_DEFAULT);
+  dd_netem_loss_gemodel(&models[1], 0.05, 0.4, DD_NETEM_DEFAULT, DD_NETEM_DEFAULT);
   dd_netem_loss_state(&models[2], 0.02, 0.4, 0.3, 0.2, 0.01);
   dd_netem_loss_state(&models[3], 0.05, 0.1, 0.2, 0.1, 0.02);
   for (int k = 0; k < 4; k++) {
@@ -610,10 +621,10 @@ START_TEST(test_markov_loss_measured) {
     ck_assert_int_eq(dd_netem_loss_expected(&p.loss, p.corr_mode, &e), 0);
     double rate, burst;
     s_measure_loss(&p, 40 + (uint64_t)k, n, &rate, &burst);
-    ck_assert_msg(fabs(rate - e.loss_rate) < 0.05 * e.loss_rate, "model %d rate %.5f want %.5f",
-                  k, rate, e.loss_rate);
-    ck_assert_msg(fabs(burst - e.mean_burst) < 0.05 * e.mean_burst,
-                  "model %d burst %.4f want %.4f", k, burst, e.mean_burst);
+    ck_assert_msg(fabs(rate - e.loss_rate) < 0.05 * e.loss_rate, "model %d rate %.5f want %.5f", k,
+                  rate, e.loss_rate);
+    ck_assert_msg(fabs(burst - e.mean_burst) < 0.05 * e.mean_burst, "model %d burst %.4f want %.4f",
+                  k, burst, e.mean_burst);
   }
   /* The drop cause is reported per model. */
   dd_netem_loss_gemodel(&p.loss, 0.5, 0.5, 1.0, 0.0);
@@ -711,7 +722,8 @@ START_TEST(test_corrupt) {
   ck_assert_double_eq_tol((double)hits / n, 0.05, 4.5 * sqrt(0.05 * 0.95 / n));
   /* Positions uniform over the 64 bits: mean 31.5 (sd 18.5), every bit used. */
   ck_assert_double_eq_tol(bit_sum / hits, 31.5, 4.5 * 18.5 / sqrt((double)hits));
-  for (int b = 0; b < 64; b++) ck_assert_uint_gt(per_bit[b], 0);
+  for (int b = 0; b < 64; b++)
+    ck_assert_uint_gt(per_bit[b], 0);
   dd_netem_counters_t c;
   dd_netem_counters(d, &c);
   ck_assert_uint_eq(c.corrupted, hits);
@@ -798,7 +810,8 @@ START_TEST(test_stream_ignores_datagram_impairments) {
   }
   dd_netem_release_t r[128];
   ck_assert_uint_eq(s_drain(d, SEC, r, 128), 100);
-  for (uint64_t i = 0; i < 100; i++) ck_assert_uint_eq(r[i].msg_id, i);
+  for (uint64_t i = 0; i < 100; i++)
+    ck_assert_uint_eq(r[i].msg_id, i);
   dd_netem_dir_destroy(&d);
 }
 END_TEST
@@ -1009,8 +1022,8 @@ START_TEST(test_outage_stream) {
   /* Until restored: held (release unknown), then released after the restore, in order. */
   p.rto_max_us = 60 * SEC;
   d = s_dir(DD_NETEM_STREAM, 124, &p);
-  ck_assert_int_eq(dd_netem_enqueue(d, 0, 10, 80 * MS, &v), 0);  /* due 90 ms: unaffected */
-  ck_assert_int_eq(dd_netem_enqueue(d, 1, 10, 95 * MS, &v), 0);  /* due 105 ms: in flight */
+  ck_assert_int_eq(dd_netem_enqueue(d, 0, 10, 80 * MS, &v), 0); /* due 90 ms: unaffected */
+  ck_assert_int_eq(dd_netem_enqueue(d, 1, 10, 95 * MS, &v), 0); /* due 105 ms: in flight */
   ck_assert_uint_eq(v.copy[0].release_at, 105 * MS);
   ck_assert_int_eq(dd_netem_outage(d, 100 * MS, DD_NETEM_NEVER, 96 * MS), 0);
   ck_assert_int_eq(dd_netem_enqueue(d, 2, 10, 500 * MS, &v), 0);
@@ -1078,7 +1091,8 @@ typedef struct {
 
 static void s_hash(uint64_t *h, const void *data, size_t n) {
   const unsigned char *b = data;
-  for (size_t i = 0; i < n; i++) *h = (*h ^ b[i]) * 0x100000001b3ull;
+  for (size_t i = 0; i < n; i++)
+    *h = (*h ^ b[i]) * 0x100000001b3ull;
 }
 
 static void s_on_event(void *arg, const dd_netem_event_t *ev) {
@@ -1183,7 +1197,8 @@ START_TEST(test_determinism) {
   p.rate = 0; /* the outage drops depend on release times, keep them out of the comparison */
   s_run(DD_NETEM_DATAGRAM, 77, &p, &b, d2, n);
   size_t diff = 0;
-  for (size_t i = 0; i < n; i++) diff += d1[i] != d2[i];
+  for (size_t i = 0; i < n; i++)
+    diff += d1[i] != d2[i];
   ck_assert_uint_eq(diff, 0);
   free(d1);
   free(d2);
@@ -1199,11 +1214,11 @@ START_TEST(test_validation) {
   dd_netem_params_init(&good);
   ck_assert_int_eq(dd_netem_params_check(&good), 0);
   ck_assert_int_eq(dd_netem_params_check(NULL), DD_EINVAL);
-#define BAD(stmt)                                             \
-  do {                                                        \
-    p = good;                                                 \
-    stmt;                                                     \
-    ck_assert_int_eq(dd_netem_params_check(&p), DD_EINVAL);   \
+#define BAD(stmt)                                                                                  \
+  do {                                                                                             \
+    p = good;                                                                                      \
+    stmt;                                                                                          \
+    ck_assert_int_eq(dd_netem_params_check(&p), DD_EINVAL);                                        \
   } while (0)
   BAD(p.loss.p = -0.01);
   BAD(p.loss.p = 1.01);
@@ -1263,6 +1278,7 @@ START_TEST(test_validation) {
   dd_netem_verdict_t v;
   ck_assert_int_eq(dd_netem_enqueue(d, 1, (size_t)DD_NETEM_MAX_BYTES + 1, 0, &v), DD_EINVAL);
   ck_assert_int_eq(dd_netem_outage(d, 0, 0, 0), DD_EINVAL);
+  ck_assert_int_eq(dd_netem_outage(d, DD_NETEM_NEVER, SEC, 0), DD_EINVAL);
   ck_assert_int_eq(dd_netem_enqueue(d, 1, 1, DD_NETEM_NEVER, &v), DD_EINVAL);
   /* Outage windows are bounded: 16 disjoint pending ones fit, the 17th does not. */
   for (uint64_t i = 0; i < DD_NETEM_MAX_OUTAGES; i++)
