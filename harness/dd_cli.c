@@ -13,6 +13,9 @@ static int s_version(int argc, char **argv) {
 
 static const dd_cli_cmd_t s_cmds[] = {
     {"bench", "run a benchmark and print its figures (duodiag bench --help)", dd_cli_bench},
+    {"view", "show a run's timeline: lanes per process, charts, verdicts (--screenshot FILE.png)",
+     dd_cli_view},
+    {"export", "write a run as Perfetto trace.json, JUnit XML, candump log or pcap", dd_cli_export},
     {"version", "print the version", s_version},
 };
 #define S_NCMDS (sizeof s_cmds / sizeof s_cmds[0])

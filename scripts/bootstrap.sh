@@ -8,11 +8,12 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   # libraries (design card + well-kept helpers)
-  libzmq3-dev libsocketcan-dev libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core libplot-dev
+  libzmq3-dev libsocketcan-dev libsdl2-dev libsdl2-ttf-dev libsdl2-image-dev fonts-dejavu-core
+  libplot-dev
   check libprotobuf-c-dev protobuf-c-compiler libfyaml-dev libsodium-dev libjansson-dev
   libpcap-dev
   # tests: the real-kernel CAN check under qemu, and external CAN tools for interop
-  qemu-system-x86 busybox-static cpio can-utils valgrind tshark
+  qemu-system-x86 busybox-static cpio can-utils valgrind tshark libxml2-utils python3-can
 )
 
 missing=()
