@@ -15,6 +15,7 @@ struct dd_isotp_link {
   uint64_t timer_at;       /* its deadline */
   dd_isotp_link_fn fn;     /* event callback */
   void *arg;               /* its argument */
+  uint64_t frames_sent;    /* frames handed to the port */
 };
 
 static int s_on_timer(dd_loop_t *loop, int id, void *arg);
@@ -25,6 +26,7 @@ static void s_pump(dd_isotp_link_t *self, uint64_t now) {
   while (dd_isotp_poll(self->tp, now, &f) == 1) {
     int rc = dd_canmux_send(self->mux, &f);
     if (rc < 0) dd_warn("isotp: frame not sent: %s", dd_strerror(rc));
+    else self->frames_sent++;
   }
   dd_isotp_event_t ev;
   while (dd_isotp_take_event(self->tp, &ev))
@@ -105,3 +107,5 @@ int dd_isotp_link_send_functional(dd_isotp_link_t *self, const uint8_t *data, si
 }
 
 dd_isotp_t *dd_isotp_link_core(dd_isotp_link_t *self) { return self->tp; }
+
+uint64_t dd_isotp_link_frames_sent(const dd_isotp_link_t *self) { return self->frames_sent; }

@@ -16,5 +16,7 @@ void dd_isotp_link_destroy(dd_isotp_link_t **self_p);
 int dd_isotp_link_send(dd_isotp_link_t *self, const uint8_t *data, size_t len);
 int dd_isotp_link_send_functional(dd_isotp_link_t *self, const uint8_t *data, size_t len);
 dd_isotp_t *dd_isotp_link_core(dd_isotp_link_t *self);
+/* Frames handed to the port so far (data frames and flow controls). */
+uint64_t dd_isotp_link_frames_sent(const dd_isotp_link_t *self);
 
 #endif

@@ -217,7 +217,8 @@ int dd_uds_client_poll(dd_uds_client_t *self, uint64_t now, dd_uds_client_tx_t *
   if (self->state == S_QUEUED) {
     self->state = S_WAIT;
     self->sent_at = now;
-    self->deadline = now + self->p2; /* restarted by on_tx_done when the transport confirms */
+    /* P2 starts from the transport's confirmation when it gives one (on_tx_done). */
+    self->deadline = now + (self->cfg.tx_confirm_us ? self->cfg.tx_confirm_us : self->p2);
     self->req_tx_id = ++self->tx_seq;
     /* A request reaching the servers the keep-alive reaches restarts their S3 as well. */
     if (self->next_tp != S_NO_TIME && self->functional == self->cfg.tp_functional)

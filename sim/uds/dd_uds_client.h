@@ -21,6 +21,9 @@ typedef struct {
   bool use_server_timing;  /* adopt P2/P2* from a 0x50 response, plus the deltas below */
   uint64_t delta_p2_us;    /* dP2 added to the server's P2 (network and transport time) */
   uint64_t delta_p2x_us;   /* added to the server's P2* */
+  uint64_t tx_confirm_us;  /* > 0: the transport confirms every request (on_tx_done), and
+                              P2client starts only then (ISO 14229-2: from T_Data.con); until
+                              the confirmation this is the limit. 0: P2 runs from the handoff */
 } dd_uds_client_cfg_t;
 
 /* Something to transmit. data stays valid until the next call on the client. */

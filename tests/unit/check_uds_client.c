@@ -447,6 +447,41 @@ START_TEST(test_busy_tx_done_tx_error) {
 }
 END_TEST
 
+/* With tx_confirm_us the client waits for the transport's confirmation before P2 starts
+ * (ISO 14229-2: P2client runs from T_Data.con): a 170 ms transmission does not time out. */
+START_TEST(test_p2_from_confirmation_only) {
+  dd_uds_client_cfg_t cfg;
+  dd_uds_client_cfg_default(&cfg);
+  cfg.tx_confirm_us = 2 * SEC;
+  s_fx_t fx;
+  s_setup(&fx, &cfg);
+  uint8_t req[] = {0x36, 0x01, 0xAA};
+  ck_assert_int_eq(dd_uds_client_request(fx.cl, req, 3, false, fx.now), 0);
+  ck_assert_int_eq(dd_uds_client_poll(fx.cl, fx.now, &fx.tx), 1);
+  uint64_t t0 = fx.now;
+  uint32_t id = fx.tx.id;
+  ck_assert_uint_eq(dd_uds_client_next_deadline(fx.cl), t0 + 2 * SEC);
+  fx.now = t0 + 170 * MS; /* still on the bus: no P2 timeout */
+  s_poll_none(&fx);
+  dd_uds_result_t r;
+  ck_assert(!dd_uds_client_take_result(fx.cl, &r));
+  dd_uds_client_on_tx_done(fx.cl, id, fx.now);
+  ck_assert_uint_eq(dd_uds_client_next_deadline(fx.cl), t0 + 170 * MS + 150 * MS);
+  fx.now = t0 + 320 * MS;
+  s_poll_none(&fx);
+  r = s_take(&fx);
+  ck_assert_int_eq(r.status, DD_EUDS_TIMEOUT_P2);
+  /* No confirmation at all: the transmit limit ends the request. */
+  ck_assert_int_eq(dd_uds_client_request(fx.cl, req, 3, false, fx.now), 0);
+  ck_assert_int_eq(dd_uds_client_poll(fx.cl, fx.now, &fx.tx), 1);
+  fx.now += 2 * SEC;
+  s_poll_none(&fx);
+  r = s_take(&fx);
+  ck_assert_int_eq(r.status, DD_EUDS_TIMEOUT_P2);
+  s_teardown(&fx);
+}
+END_TEST
+
 /* ---- TesterPresent and session tracking ----------------------------------------------------- */
 
 START_TEST(test_tester_present_cadence) {
@@ -724,6 +759,7 @@ static Suite *s_suite(void) {
   tcase_add_test(tc, test_pending_cap);
   tcase_add_test(tc, test_mismatched_responses);
   tcase_add_test(tc, test_busy_tx_done_tx_error);
+  tcase_add_test(tc, test_p2_from_confirmation_only);
   tcase_add_test(tc, test_tester_present_cadence);
   tcase_add_test(tc, test_suppressed_and_server_timing);
   tcase_add_test(tc, test_functional_collects);
