@@ -15,5 +15,6 @@ int dd_cli_main(int argc, char **argv);
 int dd_cli_bench(int argc, char **argv);
 int dd_cli_view(int argc, char **argv);
 int dd_cli_export(int argc, char **argv);
+int dd_cli_vehicle(int argc, char **argv);
 
 #endif
