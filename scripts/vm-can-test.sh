@@ -7,6 +7,8 @@
 #   --keep          keep the work folder (test program, console log) and say where it is
 #   --refresh       rebuild the cached kernel image and initramfs
 #   --no-sanitize   build the test program without AddressSanitizer/UBSan
+# The bridge checks run duodiag-bus, duodiag-canbridge and duodiag-socketcand from a CMake build
+# folder: $DD_BUILD_DIR (set by ctest), else ROOT/build.
 # Exit status: 0 every check passed; 1 a check failed or the VM gave no result;
 # 2 something needed to run the VM is missing (message says what).
 #
@@ -39,7 +41,7 @@ while (($#)); do
   --keep) KEEP=1; shift ;;
   --refresh) REFRESH=1; shift ;;
   --no-sanitize) SANITIZE=0; shift ;;
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die 2 "unknown option $1 (see --help)" ;;
   esac
 done
@@ -275,6 +277,15 @@ if ! (cd "$ROOT" && "$CC" "${CFLAGS[@]}" -Isim/core -Isim/can "${SOURCES[@]}" \
   die 1 "building the test program failed"
 fi
 say "test program built in $(elapsed "$T0") s$( ((SANITIZE)) && echo ' (ASan+UBSan)')"
+
+# The duodiag executables of the bridge checks: the guest finds the build folder through a link
+# next to the test program.
+BUILD_DIR=${DD_BUILD_DIR:-$ROOT/build}
+for exe in duodiag-bus duodiag-canbridge duodiag-socketcand; do
+  [[ -x $BUILD_DIR/$exe ]] ||
+    die 2 "missing: $BUILD_DIR/$exe (build the project, or set DD_BUILD_DIR to a build folder)"
+done
+ln -s "$(cd "$BUILD_DIR" && pwd)" "$WORK/build"
 
 # ---- boot -------------------------------------------------------------------------------------
 LOG=$WORK/console.log

@@ -90,7 +90,7 @@ static int s_recv(void *impl, dd_can_frame_t *f) {
       f->id = cf->id;
       f->flags = (uint8_t)cf->flags;
       f->len = (uint8_t)cf->data.len;
-      memcpy(f->data, cf->data.data, cf->data.len);
+      if (cf->data.len) memcpy(f->data, cf->data.data, cf->data.len); /* NULL when empty */
       f->ts_us = cf->ts_us;
       dd_wire_free(&env);
       if (f->flags & DD_CAN_F_TX) { /* our own frame has left: room in the window */

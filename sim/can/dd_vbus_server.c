@@ -240,7 +240,9 @@ static int s_on_router(dd_loop_t *loop, void *zsock, int fd, void *arg) {
       const Duodiag__CanFrame *cf = env->can_frame;
       dd_can_frame_t f = {.id = cf->id, .flags = (uint8_t)cf->flags,
                           .len = (uint8_t)cf->data.len};
-      if (cf->data.len <= DD_CANFD_MAX_DLEN) memcpy(f.data, cf->data.data, cf->data.len);
+      /* protobuf-c leaves data NULL for an empty payload: copy only when there is one. */
+      if (cf->data.len && cf->data.len <= DD_CANFD_MAX_DLEN)
+        memcpy(f.data, cf->data.data, cf->data.len);
       int src = node < 0                    ? DD_ENOTCONN
                 : cf->data.len > DD_CANFD_MAX_DLEN ? DD_ECAN_FRAME
                                             : dd_vbus_submit(self->bus, node, &f, s_now_ns(self));

@@ -1,7 +1,8 @@
 #!/bin/bash
 # guest_checks: the part of scripts/vm-can-test.sh that runs inside the VM, with the host's root
-# file system (read-only) as its root: sets up the CAN interfaces, runs vm_can_check and
-# prints one "DDVM PASS|FAIL" line per check and a "DDVM SUMMARY" line.
+# file system (read-only) as its root: sets up the CAN interfaces, runs vm_can_check and the
+# duodiag-canbridge checks, and prints one "DDVM PASS|FAIL" line per check and a "DDVM SUMMARY"
+# line.
 # Usage (in the guest): guest_checks.sh /path/to/vm_can_check
 set -u
 
@@ -53,5 +54,140 @@ step "setup: vcan1 classic (mtu 16), down" \
     echo "DDVM FAIL vm_can_check exited with status ${status:-unknown}"
     failed=$((failed + 1))
   fi
-  echo "DDVM SUMMARY passed=$passed failed=$failed"
+  echo "$passed $failed" >"${TMPDIR:-/tmp}/ddvm-counts" # this subshell's counts, for the summary
 }
+read -r passed failed <"${TMPDIR:-/tmp}/ddvm-counts" || { passed=0; failed=$((failed + 1)); }
+
+# ---- duodiag-canbridge: the virtual bus joined to vcan0 --------------------------------------
+# The duodiag executables come from the host's build folder, which vm-can-test.sh links next to
+# the test program. A socketcand client on bash's /dev/tcp is the node on the virtual bus;
+# cansend and candump are the kernel side.
+BUILD=$(dirname "$PROG")/build
+T=$(mktemp -d "${TMPDIR:-/tmp}/bridge.XXXXXX") # tmpfs: the host's root is read-only here
+elem=""
+
+# wait_line FILE PATTERN SECONDS: until a line of FILE matches PATTERN.
+wait_line() {
+  local i
+  for ((i = 0; i < $3 * 20; i++)); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+# read_elem [SECONDS]: the next socketcand element ("< ... >") from fd 3 into $elem.
+read_elem() {
+  elem=""
+  IFS= read -r -d '>' -t "${1:-5}" -u 3 elem || return 1
+  elem="<${elem#*<}>"
+}
+
+bridge_checks() {
+  local exe p rc
+  for exe in duodiag-bus duodiag-canbridge duodiag-socketcand; do
+    if [[ ! -x $BUILD/$exe ]]; then
+      fail "bridge: $BUILD/$exe not found (vm-can-test.sh links DD_BUILD_DIR there)"
+      return
+    fi
+  done
+  $IP link set lo up # TCP to the socketcand server
+  "$BUILD/duodiag-bus" --endpoint "ipc://$T/bus" --candump "$T/bus.log" 2>"$T/bus.err" &
+  local bus=$!
+  "$BUILD/duodiag-canbridge" --bus "ipc://$T/bus" --can vcan0 --fd --timeline "$T/bridge.jsonl" \
+    2>"$T/bridge.err" &
+  local bridge=$!
+  "$BUILD/duodiag-socketcand" --bus "ipc://$T/bus" --port 29536 --timeline "$T/scd.jsonl" \
+    2>"$T/scd.err" &
+  local scd=$!
+  # Ready = joined the bus (and, for the bridge, vcan0 open).
+  if wait_line "$T/bridge.jsonl" '"kind":"proc.ready"' 30 &&
+    wait_line "$T/scd.jsonl" '"kind":"proc.ready"' 30; then
+    pass "bridge: duodiag-bus, duodiag-canbridge --fd on vcan0 and duodiag-socketcand ready"
+  else
+    fail "bridge: processes not ready: $(cat "$T"/*.err | tr '\n' ' ')"
+    kill $bus $bridge $scd 2>/dev/null
+    return
+  fi
+  echo "DDVM INFO bridge processes ready at $(up) s"
+  candump -L vcan0 >"$T/vcan0.log" 2>&1 &
+  local dump=$!
+  if ! exec 3<>/dev/tcp/127.0.0.1/29536; then
+    fail "bridge: cannot connect to duodiag-socketcand"
+    kill $bus $bridge $scd $dump 2>/dev/null
+    return
+  fi
+  local hs=""
+  read_elem && hs+=$elem
+  printf '< open vbus0 >' >&3
+  read_elem && hs+=$elem
+  printf '< rawmode >' >&3
+  read_elem && hs+=$elem
+  sleep 0.5 # candump settles
+  local ts='[0-9]+\.[0-9]{6}'
+
+  cansend vcan0 123#DEADBEEF
+  read_elem
+  if [[ $hs == "< hi >< ok >< ok >" && $elem =~ ^"< frame 123 "$ts" DEADBEEF >"$ ]]; then
+    pass "bridge: cansend vcan0 123#DEADBEEF -> node on the virtual bus -- $elem"
+  else
+    fail "bridge: cansend vcan0 123#DEADBEEF -> node on the virtual bus: handshake '$hs', got '$elem'"
+  fi
+  cansend vcan0 18DAF110##1AABBCCDD
+  read_elem
+  if [[ $elem =~ ^"< fdframe 18DAF110 01 "$ts" AABBCCDD >"$ ]]; then
+    pass "bridge: cansend vcan0 18DAF110##1AABBCCDD (FD, BRS) -> node on the virtual bus -- $elem"
+  else
+    fail "bridge: cansend vcan0 18DAF110##1AABBCCDD -> node on the virtual bus: got '$elem'"
+  fi
+
+  printf '< send 321 2 ca fe >' >&3
+  if wait_line "$T/vcan0.log" ' vcan0 321#CAFE$' 10; then
+    pass "bridge: node on the virtual bus sends 321#CAFE -> candump vcan0"
+  else
+    fail "bridge: 321#CAFE from the virtual bus never reached vcan0: $(tr '\n' ';' <"$T/vcan0.log")"
+  fi
+  printf '< fdsend 1ABCDEF0 01 12 0 1 2 3 4 5 6 7 8 9 a b >' >&3
+  # candump shows the flags byte: BRS (1), plus FDF (4) on kernels that set it.
+  if wait_line "$T/vcan0.log" ' vcan0 1ABCDEF0##[15]000102030405060708090A0B$' 10; then
+    pass "bridge: node on the virtual bus sends 1ABCDEF0##1000102030405060708090A0B -> candump vcan0"
+  else
+    fail "bridge: the FD frame from the virtual bus never reached vcan0: $(tr '\n' ';' <"$T/vcan0.log")"
+  fi
+
+  # No loop: each frame once on each side, and nothing back to the node that sent it.
+  local back=""
+  read_elem 1 && back=$elem
+  local n1 n2 b1 b2
+  n1=$(grep -c ' vcan0 123#DEADBEEF$' "$T/vcan0.log")
+  n2=$(grep -c ' vcan0 321#CAFE$' "$T/vcan0.log")
+  b1=$(grep -c ' vbus0 123#DEADBEEF$' "$T/bus.log")
+  b2=$(grep -c ' vbus0 321#CAFE$' "$T/bus.log")
+  if [[ -z $back && $n1 == 1 && $n2 == 1 && $b1 == 1 && $b2 == 1 ]]; then
+    pass "bridge: no loop -- each frame once on vcan0 and once on the virtual bus"
+  else
+    fail "bridge: loop? back to sender '$back'; on vcan0 $n1 x 123, $n2 x 321; on the bus $b1 x 123, $b2 x 321"
+  fi
+  exec 3>&-
+
+  echo "DDVM INFO bridge frames checked at $(up) s"
+  rc=""
+  for p in $bridge $scd $bus; do
+    kill -TERM "$p"
+    wait "$p"
+    rc+="$? "
+  done
+  kill $dump 2>/dev/null
+  wait $dump 2>/dev/null
+  if [[ $rc == "0 0 0 " ]] && grep -q '"kind":"canbridge.down","vbus_to_vcan0":2,"vcan0_to_vbus":2' \
+    "$T/bridge.jsonl"; then
+    pass "bridge: clean stop on SIGTERM (exit 0 each), 2 frames forwarded each way"
+  else
+    fail "bridge: stop: exit codes $rc; $(grep canbridge.down "$T/bridge.jsonl") $(cat "$T"/*.err | tr '\n' ' ')"
+  fi
+}
+up() { cut -d' ' -f1 /proc/uptime; }
+echo "DDVM INFO bridge checks start at $(up) s"
+bridge_checks
+echo "DDVM INFO bridge checks done at $(up) s"
+
+echo "DDVM SUMMARY passed=$passed failed=$failed"
