@@ -511,13 +511,23 @@ static int s_enqueue_stream(dd_netem_dir_t *self, uint64_t msg_id, uint64_t byte
                             dd_netem_verdict_t *v) {
   const dd_netem_params_t *p = &self->p;
   /* Loss becomes retransmission delay: RFC 6298 5.5, the timer doubles per retransmission. */
+  /* The loss process is consulted once per message, so a burst of the chain hits consecutive
+   * messages, as on the wire. A retransmission goes out one RTO later, when other traffic has
+   * moved the chain on: it is lost with the long-run loss rate, not with the next step of the
+   * same burst (which would make a burst of k cost rto * (2^k - 1) on one message). */
   unsigned tries = 0;
   uint64_t penalty = 0, rto = p->rto_us;
-  while (tries < p->max_retries &&
-         dd_netem_loss_next(&self->loss, &p->loss, &self->rng[S_RNG_LOSS], p->corr_mode)) {
+  bool lost = dd_netem_loss_next(&self->loss, &p->loss, &self->rng[S_RNG_LOSS], p->corr_mode);
+  double retry_loss = 0;
+  if (lost) {
+    dd_netem_loss_expect_t ex;
+    retry_loss = dd_netem_loss_expected(&p->loss, p->corr_mode, &ex) == 0 ? ex.loss_rate : 0.5;
+  }
+  while (lost && tries < p->max_retries) {
     penalty = s_add(penalty, rto);
     rto = s_min(rto * 2, p->rto_max_us);
     tries++;
+    lost = dd_rng_unit(&self->rng[S_RNG_LOSS]) < retry_loss;
   }
   s_entry_t e;
   memset(&e, 0, sizeof e);

@@ -28,7 +28,9 @@
  *  1. DATAGRAM only: link down now (outage) -> dropped; queue at "limit" -> dropped.
  *  2. Loss model ("loss random|state|gemodel", dd_netem_loss.h), consulted once per message.
  *     DATAGRAM: a hit drops the message. STREAM (ZeroMQ over TCP never loses a message): a hit
- *     is a retransmission; the model is consulted again for the retransmission, and each hit
+ *     is a retransmission, itself lost again with the model's long-run loss rate (one RTO
+ *     later other traffic has moved the loss process on; drawing the next steps of the same
+ *     burst would cost one message rto * (2^k - 1) for a burst of k), and each hit
  *     adds the current RTO, which starts at rto_us and doubles per consecutive hit up to
  *     rto_max_us ("back off the timer", RFC 6298 5.5; the 60 s default cap is the floor
  *     RFC 6298 2.5 allows for a maximum), at most max_retries times.

@@ -27,6 +27,9 @@ typedef struct {
 static const s_bench_t s_benches[] = {
     {"isotp", "ISO-TP throughput on the virtual bus against the bus's limit; frame timing error",
      dd_bench_isotp},
+    {"netem", "netem links (zmq, udp): delay accuracy, throughput against a direct connection, "
+              "CPU, loss models",
+     dd_bench_netem},
 };
 #define S_N (sizeof s_benches / sizeof s_benches[0])
 

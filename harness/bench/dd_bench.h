@@ -8,5 +8,6 @@ void dd_bench_figure(const char *name, double value, const char *unit);
 void dd_bench_figure_limit(const char *name, double value, const char *unit, double limit);
 
 int dd_bench_isotp(int argc, char **argv);
+int dd_bench_netem(int argc, char **argv);
 
 #endif

@@ -1300,10 +1300,42 @@ static TCase *s_tcase(Suite *s, const char *name) {
   return tc;
 }
 
+/* STREAM with bursty loss: a burst delays consecutive messages once each, and a message's own
+ * retransmissions are lost only at the long-run rate, so no message waits for a whole burst's
+ * doubling back-off (GE 5 % with mean burst 4: a back-to-back draw would cost 2^8 - 1 RTOs for
+ * one message in one burst of eight). */
+START_TEST(test_stream_bursty_loss_bounded) {
+  dd_netem_dir_t *d = dd_netem_dir_new(DD_NETEM_STREAM, 11);
+  dd_netem_params_t p;
+  dd_netem_params_init(&p);
+  p.delay_us = 300000;
+  dd_netem_loss_gemodel(&p.loss, 0.0125, 0.25, 1.0, 0.0); /* loss 4.76 %, mean burst 4 */
+  ck_assert_int_eq(dd_netem_set(d, &p, 0), 0);
+  unsigned hit = 0, worst = 0, consecutive = 0, longest = 0;
+  for (uint64_t i = 0; i < 20000; i++) {
+    dd_netem_verdict_t v;
+    ck_assert_int_eq(dd_netem_enqueue(d, i, 100, i * 1000, &v), 0);
+    if (v.retransmits) {
+      hit++;
+      consecutive++;
+      if (consecutive > longest) longest = consecutive;
+    } else {
+      consecutive = 0;
+    }
+    if (v.retransmits > worst) worst = v.retransmits;
+  }
+  ck_assert_uint_ge(longest, 4);          /* bursts still hit consecutive messages */
+  ck_assert(hit > 600 && hit < 1400);     /* about 4.8 % of 20000 */
+  ck_assert_uint_le(worst, 4);            /* 0.048^3 per hit: never a long back-off chain */
+  dd_netem_dir_destroy(&d);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("netem");
   TCase *tc = s_tcase(s, "order");
   tcase_add_test(tc, test_fixed_delay);
+  tcase_add_test(tc, test_stream_bursty_loss_bounded);
   tcase_add_test(tc, test_stream_never_reorders);
   tcase_add_test(tc, test_ramp);
   tcase_add_test(tc, test_determinism);
