@@ -103,6 +103,7 @@ void dd_ctl_on_input(dd_ctl_t *self) {
         p->res.ok = r->ok;
         p->res.code = r->code;
         snprintf(p->res.text, sizeof p->res.text, "%s", r->text);
+        snprintf(p->res.json, sizeof p->res.json, "%s", r->result_json);
       }
     } else {
       dd_warn("control: unexpected %s from %s", dd_wire_body_name(env), (const char *)id);

@@ -14,6 +14,7 @@ typedef struct {
   bool ok;          /* the command succeeded */
   int code;         /* 0 or a dd error code */
   char text[256];   /* detail */
+  char json[4096];  /* the result as JSON ("" when none; cut at 4095 bytes) */
 } dd_ctl_result_t;
 
 int dd_ctl_new(void *zctx, const char *endpoint, dd_ctl_t **out);

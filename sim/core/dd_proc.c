@@ -2,6 +2,7 @@
 #include "dd_proc.h"
 
 #include <assert.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,7 +257,21 @@ static int s_on_control(dd_loop_t *loop, void *zsock, int fd, void *arg) {
     } else if (self->on_cmd) {
       char *json = NULL;
       int hrc = self->on_cmd(self, cmd, &json, self->on_cmd_arg);
-      s_reply(self, cmd->command_id, hrc, NULL, json);
+      /* A refusal's own explanation, when the handler gave one as {"error": "..."}, becomes the
+       * result text so the harness can show it. */
+      const char *why = NULL;
+      char text[256];
+      if (hrc < 0 && json) {
+        json_error_t jerr;
+        json_t *j = json_loads(json, 0, &jerr);
+        const char *e = json_string_value(json_object_get(j, "error"));
+        if (e) {
+          snprintf(text, sizeof text, "%s: %s", dd_strerror(hrc), e);
+          why = text;
+        }
+        json_decref(j);
+      }
+      s_reply(self, cmd->command_id, hrc, why, json);
       free(json);
     } else {
       s_reply(self, cmd->command_id, DD_ENOTSUP, "this process takes no commands", NULL);

@@ -948,6 +948,13 @@ int dd_wire_event_to_json(const Duodiag__Event *ev, char **json) {
       break;
     case DUODIAG__FIELD__VALUE_DOUBLE_VALUE: {
       int p = s_round_trip_digits(f->double_value);
+      /* %g switches to exponent form when the exponent reaches the precision: give integer
+       * digits room so 100.0 prints as 100.0, not 1e2. */
+      double mag = fabs(f->double_value);
+      if (isfinite(mag) && mag >= 1.0 && mag < 1e17) {
+        int e = (int)floor(log10(mag)) + 1;
+        if (e > p) p = e;
+      }
       if (p > digits) digits = p;
       v = json_real(f->double_value);
       break;
