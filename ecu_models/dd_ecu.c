@@ -273,11 +273,11 @@ static int s_self_test(void *user, dd_uds_call_t *call) {
 
 static int s_build_dids(dd_ecu_t *self) {
   const dd_vehicle_ecu_t *def = self->cfg.def;
-  size_t n = def->n_dids + 2;
+  size_t n = def->n_dids + 4;
   self->dids = calloc(n, sizeof *self->dids);
   self->live = calloc(n, sizeof *self->live);
   if (!self->dids || !self->live) return DD_ENOMEM;
-  bool have_f189 = false, have_f195 = false;
+  bool have_f189 = false, have_f195 = false, have_f198 = false, have_f199 = false;
   for (size_t i = 0; i < def->n_dids; i++) {
     const dd_vehicle_did_t *d = &def->dids[i];
     dd_uds_did_t *u = &self->dids[self->n_dids];
@@ -287,6 +287,8 @@ static int s_build_dids(dd_ecu_t *self) {
     bool version = (d->id == 0xF189 || d->id == 0xF195) && self->flash;
     have_f189 |= d->id == 0xF189;
     have_f195 |= d->id == 0xF195;
+    have_f198 |= d->id == 0xF198;
+    have_f199 |= d->id == 0xF199;
     if (d->kind == DD_DID_LIVE || version) {
       u->read = s_read_live;
     } else {
@@ -315,6 +317,19 @@ static int s_build_dids(dd_ecu_t *self) {
                                               .user = &self->live[self->n_dids]};
     self->n_dids++;
   }
+  /* ISO 14229-1 C.1: repairShopCodeOrTesterSerialNumber (F198) and programmingDate (F199,
+   * BCD YY MM DD), written by the tester when it reprograms (fingerprint). */
+  static const uint8_t s_f198[10] = {'0', '0', '0', '0', '0', '0', '0', '0', '0', '0'};
+  static const uint8_t s_f199[3] = {0x00, 0x00, 0x00};
+  if (self->flash && !have_f198)
+    self->dids[self->n_dids++] = (dd_uds_did_t){.id = 0xF198, .data = s_f198, .len = 10,
+                                                .max_len = 16,
+                                                .write_sessions = DD_UDS_SESS_NON_DEFAULT,
+                                                .write_security = DD_UDS_SEC_ANY};
+  if (self->flash && !have_f199)
+    self->dids[self->n_dids++] = (dd_uds_did_t){.id = 0xF199, .data = s_f199, .len = 3,
+                                                .write_sessions = DD_UDS_SESS_NON_DEFAULT,
+                                                .write_security = DD_UDS_SEC_ANY};
   return 0;
 }
 
@@ -397,8 +412,20 @@ int dd_ecu_new(dd_canmux_t *mux, const dd_ecu_cfg_t *cfg, dd_ecu_t **out) {
                         .fn = s_io, .user = self}};
   dd_uds_routine_t routines[] = {{.id = 0x0202, .preconditions = DD_UDS_PRE_STANDSTILL,
                                   .ops = 0x0A, .fn = s_self_test, .user = self}};
+  /* The standard service table, with WriteDataByIdentifier also allowed in the programming
+   * session, where testers write the fingerprint (F198/F199) before they erase. */
+  size_t n_svc = 0;
+  const dd_uds_service_t *std_svc = dd_uds_server_default_services(&n_svc);
+  dd_uds_service_t svc[64];
+  if (n_svc > 64) n_svc = 64;
+  for (size_t i = 0; i < n_svc; i++) {
+    svc[i] = std_svc[i];
+    if (svc[i].sid == 0x2E) svc[i].sessions |= DD_UDS_SESS_PROGRAMMING;
+  }
   dd_uds_server_cfg_t sc;
   dd_uds_server_cfg_default(&sc);
+  sc.services = svc;
+  sc.n_services = n_svc;
   sc.p2_us = (uint64_t)def->p2_ms * 1000;
   sc.p2x_us = (uint64_t)def->p2_star_ms * 1000;
   sc.dids = self->dids;

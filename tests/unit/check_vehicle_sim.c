@@ -147,6 +147,21 @@ static void s_identity_and_data(s_run_t *r) {
     ck_assert_int_eq(s_call(t, vin_req, 3, resp, &len, &nrc), 0); /* count 1: gone again */
 
     if (e->has_obd) {
+      /* Live data streamed: 10 samples of engine speed and vehicle speed at 10 Hz while the
+       * car brakes; the speed must change between the first and the last. */
+      const uint8_t live2[] = {0x01, 0x0C, 0x0D};
+      double first = -1, last = -1;
+      for (int k = 0; k < 10; k++) {
+        ck_assert_int_eq(dd_tester_call(t, live2, 3, false, 5 * S_S, resp, 4096, &len, &nrc), 0);
+        dd_obd_value_t vv[2];
+        size_t nvv = 0;
+        ck_assert_int_eq(dd_obd_parse_values(resp, len, vv, 2, &nvv), 0);
+        ck_assert_uint_eq(nvv, 2);
+        if (first < 0) first = vv[1].value;
+        last = vv[1].value;
+        for (int w = 0; w < 10; w++) dd_loop_step(dd_rig_loop(r->rig), 10000);
+      }
+      ck_assert_msg(first != last || first == 0, "speed did not change: %f", first);
       /* OBD VIN to the functional address (SAE J1979 mode 09 PID 02). */
       const uint8_t obd_vin[] = {0x09, 0x02};
       ck_assert_int_eq(dd_tester_call(t, obd_vin, 2, true, 5 * S_S, resp, 4096, &len, &nrc), 0);
@@ -189,7 +204,11 @@ static void s_wait_standstill(s_run_t *r) {
 }
 
 /* The reflash sequence of ISO 14229-1 annex F, as a first device runs it locally. */
-static void s_reflash(s_run_t *r, const dd_vehicle_ecu_t *e, const char *version) {
+static void s_ctl(s_run_t *r, const char *key, const char *json);
+
+/* cut_after >= 0: cut the ECU's power after that many TransferData blocks and return. */
+static void s_reflash(s_run_t *r, const dd_vehicle_ecu_t *e, const char *version, int cut_after,
+                      bool fingerprint) {
   static uint8_t resp[4096], req[4096];
   size_t len;
   uint8_t nrc;
@@ -211,6 +230,15 @@ static void s_reflash(s_run_t *r, const dd_vehicle_ecu_t *e, const char *version
   dd_uds_toy_key(e->security[0].secret, resp + 2, seed_len, key, seed_len);
   int n = dd_uds_build_send_key(req, sizeof req, level, key, seed_len);
   ck_assert_int_eq(s_call(t, req, (size_t)n, resp, &len, &nrc), 0);
+  /* Fingerprint (ISO 14229-1 C.1): tester serial and programming date, then the erase. */
+  const uint8_t f198[] = {'D', 'D', '-', 'T', 'E', 'S', 'T', '0', '0', '1'};
+  const uint8_t f199[] = {0x26, 0x11, 0x24};
+  if (fingerprint) { /* a bootloader offers no WriteDataByIdentifier */
+    n = dd_uds_build_write_did(req, sizeof req, 0xF198, f198, sizeof f198);
+    ck_assert_int_eq(s_call(t, req, (size_t)n, resp, &len, &nrc), 0);
+    n = dd_uds_build_write_did(req, sizeof req, 0xF199, f199, sizeof f199);
+    ck_assert_int_eq(s_call(t, req, (size_t)n, resp, &len, &nrc), 0);
+  }
   n = dd_uds_build_routine(req, sizeof req, 0x01, 0xFF00, NULL, 0, false); /* erase all */
   ck_assert_int_eq(s_call(t, req, (size_t)n, resp, &len, &nrc), 0);
   n = dd_uds_build_request_download(req, sizeof req, e->flash.base, (uint32_t)img_len);
@@ -219,7 +247,19 @@ static void s_reflash(s_run_t *r, const dd_vehicle_ecu_t *e, const char *version
   ck_assert_int_eq(dd_uds_parse_request_download(resp, len, &mbl, &nrc), 0);
   ck_assert_uint_ge(mbl, 3);
   uint8_t bsc = 1;
+  int blocks = 0;
   for (size_t off = 0; off < img_len; bsc = dd_uds_bsc_next(bsc)) {
+    if (blocks++ == cut_after) {
+      char args[96];
+      snprintf(args, sizeof args, "{\"ecu\":\"%s\",\"off_ms\":300}", e->name);
+      s_ctl(r, "power_cut", args);
+      /* The ECU is dark: the next block goes unanswered. */
+      n = dd_uds_build_transfer_data(req, sizeof req, bsc, img + off, mbl - 2 < img_len - off ? mbl - 2 : img_len - off);
+      ck_assert_int_eq(s_call(t, req, (size_t)n, resp, &len, &nrc), DD_EUDS_TIMEOUT_P2);
+      dd_tester_destroy(&t);
+      free(img);
+      return;
+    }
     size_t chunk = img_len - off < mbl - 2 ? img_len - off : mbl - 2;
     n = dd_uds_build_transfer_data(req, sizeof req, bsc, img + off, chunk);
     ck_assert_int_eq(s_call(t, req, (size_t)n, resp, &len, &nrc), 0);
@@ -248,6 +288,13 @@ static void s_reflash(s_run_t *r, const dd_vehicle_ecu_t *e, const char *version
   ck_assert_int_eq(s_call(t, ver, 3, resp, &len, &nrc), 0);
   ck_assert_uint_eq(len, 3 + strlen(version));
   ck_assert_mem_eq(resp + 3, version, strlen(version));
+  const uint8_t fp[] = {0x22, 0xF1, 0x98, 0xF1, 0x99};
+  ck_assert_int_eq(s_call(t, fp, 5, resp, &len, &nrc), 0);
+  ck_assert_uint_eq(len, 1 + 2 + 10 + 2 + 3);
+  if (fingerprint) {
+    ck_assert_mem_eq(resp + 3, f198, 10);
+    ck_assert_mem_eq(resp + 15, f199, 3);
+  }
   dd_tester_destroy(&t);
   free(img);
 }
@@ -261,13 +308,27 @@ static void s_vehicle(const char *path) {
   s_identity_and_data(&r);
   s_ctl(&r, "engine", "{\"on\":false}");
   s_wait_standstill(&r);
-  int flashed = 0;
+  /* Every ECU of the vehicle is reprogrammed. */
   for (size_t i = 0; i < r.v->n_ecus; i++) {
-    if (!r.v->ecus[i].flash.present) continue;
-    s_reflash(&r, &r.v->ecus[i], "T-NEW-2.0");
-    flashed++;
+    ck_assert_msg(r.v->ecus[i].flash.present, "%s has no flash", r.v->ecus[i].name);
+    s_reflash(&r, &r.v->ecus[i], "T-NEW-2.0", -1, true);
   }
-  ck_assert_int_gt(flashed, 0);
+  /* Power lost during a download: the ECU comes back in its bootloader (only the programming
+   * session is allowed: 10 01 is refused) and a complete new reflash recovers it. */
+  const dd_vehicle_ecu_t *e0 = &r.v->ecus[0];
+  s_reflash(&r, e0, "T-NEW-3.0", 3, true);
+  for (int i = 0; i < 80; i++) dd_loop_step(dd_rig_loop(r.rig), 10000); /* power back */
+  {
+    dd_tester_t *t = s_tester(&r, e0);
+    static uint8_t resp[4096];
+    size_t len;
+    uint8_t nrc;
+    const uint8_t dflt[] = {0x10, 0x01};
+    ck_assert_int_eq(s_call(t, dflt, 2, resp, &len, &nrc), DD_EUDS_NRC);
+    ck_assert_uint_eq(nrc, 0x22);
+    dd_tester_destroy(&t);
+  }
+  s_reflash(&r, e0, "T-NEW-3.1", -1, false);
   s_stop(&r);
 }
 
