@@ -118,6 +118,11 @@ bool dd_ctl_is_ready(const dd_ctl_t *self, const char *process) {
   return false;
 }
 
+void dd_ctl_forget(dd_ctl_t *self, const char *process) {
+  s_proc_t *p = s_proc(self, process, false);
+  if (p) p->ready = false;
+}
+
 int dd_ctl_wait_ready(dd_ctl_t *self, dd_loop_t *loop, const char *process, uint64_t timeout_us) {
   uint64_t end = dd_clock_now_us(dd_loop_clock(loop)) + timeout_us;
   while (!dd_ctl_is_ready(self, process)) {

@@ -24,6 +24,8 @@ void *dd_ctl_zsock(dd_ctl_t *self);
 /* Handle input (call from the loop reader). */
 void dd_ctl_on_input(dd_ctl_t *self);
 bool dd_ctl_is_ready(const dd_ctl_t *self, const char *process);
+/* Forget that process was ready (it is being started again under the same name). */
+void dd_ctl_forget(dd_ctl_t *self, const char *process);
 /* Step loop until process is ready or timeout_us passes: 0 or DD_ETIMEDOUT. */
 int dd_ctl_wait_ready(dd_ctl_t *self, dd_loop_t *loop, const char *process, uint64_t timeout_us);
 

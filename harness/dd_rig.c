@@ -164,6 +164,7 @@ int dd_rig_spawn(dd_rig_t *self, const char *name, const char *exe, const char *
   for (int i = 0; args && args[i] && n < 62; i++) argv[n++] = args[i];
   argv[n] = NULL;
   dd_child_cfg_t cfg = {.name = name, .exe = path, .argv = (char *const *)argv, .log_path = log};
+  dd_ctl_forget(self->ctl, name); /* a restart must say Ready again */
   dd_child_t *child = NULL;
   rc = dd_child_spawn(&cfg, &child);
   if (rc < 0) return rc;
