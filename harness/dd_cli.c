@@ -12,6 +12,9 @@ static int s_version(int argc, char **argv) {
 }
 
 static const dd_cli_cmd_t s_cmds[] = {
+    {"run", "run scenarios (files or folders): verdicts, timelines, JUnit; -j, --tags, --shard",
+     dd_cli_run},
+    {"validate", "check scenario files; every error as FILE:LINE:COL: message", dd_cli_validate},
     {"bench", "run a benchmark and print its figures (duodiag bench --help)", dd_cli_bench},
     {"view", "show a run's timeline: lanes per process, charts, verdicts (--screenshot FILE.png)",
      dd_cli_view},

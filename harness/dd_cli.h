@@ -14,7 +14,9 @@ int dd_cli_main(int argc, char **argv);
 /* Subcommands (each in its own file). */
 int dd_cli_bench(int argc, char **argv);
 int dd_cli_view(int argc, char **argv);
+int dd_cli_validate(int argc, char **argv);
 int dd_cli_export(int argc, char **argv);
 int dd_cli_vehicle(int argc, char **argv);
+int dd_cli_run(int argc, char **argv);
 
 #endif
