@@ -317,7 +317,11 @@ static int s_line(dd_timeline_t *self, const char *s, size_t len, unsigned long 
     goto out_free_obj;
   }
   json_t *wall = json_object_get(o, "wall_us");
-  json_t *verdict = json_object_get(o, "verdict");
+  /* Verdicts are the harness's judgements (expect.result, and any *.result event); a "verdict"
+   * field of another event (service.record's in_order, control.audit's accepted) is just data. */
+  size_t klen = strlen(kname);
+  bool judged = klen >= 7 && !strcmp(kname + klen - 7, ".result");
+  json_t *verdict = judged ? json_object_get(o, "verdict") : NULL;
   dd_tl_event_t *e = &self->ev[self->n_ev];
   *e = (dd_tl_event_t){
       .t_us = (int64_t)json_integer_value(t),
