@@ -23,6 +23,9 @@ for d in $(find "$out" -name timeline.jsonl -printf '%h\n' | sort); do
   echo "  $d/"
   printf '    %-14s %s (%d events; duodiag view %s)\n' timeline "$d/timeline.jsonl" \
     "$(wc -l <"$d/timeline.jsonl")" "$d"
+  if "$build/duodiag" view "$d" --screenshot "$d/timeline.png" >/dev/null 2>&1; then
+    printf '    %-14s %s\n' picture "$d/timeline.png"
+  fi
   printf '    %-14s %s\n' report "$d/summary.txt" junit "$d/junit.xml" logs "$d/logs/"
   for f in can.log can.pcap; do [[ -f $d/$f ]] && printf '    %-14s %s\n' "$f" "$d/$f"; done
 done

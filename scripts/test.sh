@@ -16,7 +16,7 @@ for dir in "$build" "$asan"; do
   out=$(mktemp)
   # The VM test runs a gcc-built program inside qemu whatever the build: once is enough.
   exclude=()
-  [[ $dir == "$asan" ]] && exclude=(-LE vm)
+  [[ $dir == "$asan" ]] && exclude=(-LE 'vm|scenario')
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" --output-junit "$PWD/$dir/junit.xml" \
     "${exclude[@]}" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}

@@ -395,6 +395,9 @@ static void s_on_decision(dd_terminal_t *self, const Duodiag__OrderDecision *d) 
   dd_events_emit(s_ev(self), "terminal.order_decision", DD_S("order_id", d->order_id),
                  DD_B("accept", d->accept), DD_S("reason", d->reason), DD_B("known", ours), DD_END);
   if (!ours) return;
+  /* The payment notice travels owner -> cloud -> terminal, the decision owner -> terminal: on
+   * a fast cloud path the notice may come first, and the session is already connected then. */
+  if (d->accept && self->state >= S_AGREED) return;
   s_set_state(self, d->accept ? S_AGREED : S_ENDED);
 }
 
