@@ -8,8 +8,7 @@
 #include "dd_err.h"
 #include "dd_proc.h"
 #include "dd_scenario.h"
-
-/* Declared here until dd_cli.h lists it with the other subcommands. */
+#include "dd_suite.h"
 
 static void s_usage(FILE *to) {
   fprintf(to,
@@ -33,6 +32,7 @@ int dd_cli_validate(int argc, char **argv) {
   dd_sc_diags_t *diags = dd_sc_diags_new();
   int rc = DD_EXIT_OK;
   size_t n_files = 0;
+  dd_suite_files_t all = {0};
   bool verbose = false, quiet = false, opts_done = false;
   if (!overrides || !files || !diags) {
     fprintf(stderr, "duodiag validate: out of memory\n");
@@ -75,13 +75,20 @@ int dd_cli_validate(int argc, char **argv) {
     goto out;
   }
   opts.overrides = overrides;
-  for (size_t f = 0; f < n_files; f++) {
+  /* Folders are searched for *.yaml / *.yml as `duodiag run` does. */
+  char cerr[512];
+  if (dd_suite_collect(files, n_files, &all, cerr, sizeof cerr) < 0) {
+    fprintf(stderr, "duodiag validate: %s\n", cerr);
+    rc = DD_EXIT_USAGE;
+    goto out;
+  }
+  for (size_t f = 0; f < all.n; f++) {
     dd_scenario_list_t *list = NULL;
     dd_sc_diags_clear(diags);
-    int r = dd_scenario_load_file(files[f], &opts, &list, diags);
+    int r = dd_scenario_load_file(all.paths[f], &opts, &list, diags);
     dd_sc_diags_print(diags, stderr);
     if (r == DD_ENOMEM) {
-      fprintf(stderr, "%s: out of memory\n", files[f]);
+      fprintf(stderr, "%s: out of memory\n", all.paths[f]);
       rc = DD_EXIT_FAILURE;
       continue;
     }
@@ -93,10 +100,10 @@ int dd_cli_validate(int argc, char **argv) {
     const dd_scenario_t *sc = dd_scenario_list_get(list, 0);
     if (!quiet) {
       if (n > 1)
-        printf("%s: ok (%zu steps, %zu expectations, %zu variants)\n", files[f], sc->n_steps,
+        printf("%s: ok (%zu steps, %zu expectations, %zu variants)\n", all.paths[f], sc->n_steps,
                sc->n_expects, n);
       else
-        printf("%s: ok (%zu steps, %zu expectations)\n", files[f], sc->n_steps, sc->n_expects);
+        printf("%s: ok (%zu steps, %zu expectations)\n", all.paths[f], sc->n_steps, sc->n_expects);
       for (size_t i = 0; verbose && i < n; i++)
         printf("  %s\n", dd_scenario_list_get(list, i)->name);
     }
@@ -104,6 +111,7 @@ int dd_cli_validate(int argc, char **argv) {
   }
   fflush(stdout);
 out:
+  dd_suite_files_clear(&all);
   dd_sc_diags_destroy(&diags);
   free(overrides);
   free(files);

@@ -20,7 +20,7 @@
 #define S_N(a) (sizeof(a) / sizeof((a)[0]))
 /* A node weighs 1, plus 1 per 8 bytes of scalar text; aliases count again each time. */
 #define S_MAX_WEIGHT 1000000u        /* weight of the file */
-#define S_MAX_WORK 4000000u          /* weight times matrix variants (every variant is kept) */
+#define S_MAX_WORK 2000000u          /* weight times matrix variants (every variant is kept) */
 #define S_MSG_MAX 512                /* one diagnostic message */
 
 /* ==== arena ================================================================================ */
@@ -571,6 +571,45 @@ static bool s_check_text(s_ctx_t *c, const char *text, size_t len) {
 }
 
 /* Parse text into a tree in c->tmp. NULL when the YAML is broken (diagnostics added). */
+/* The value of a single-quoted scalar from its source between the quotes (YAML 1.2, 7.3.2):
+ * '' is a quote; a line break becomes a space, or with empty lines after it one newline per
+ * empty line; white space around line breaks goes. out holds at least n bytes. Returns the
+ * length written. */
+static size_t s_single_quoted(const char *raw, size_t n, char *out) {
+  size_t o = 0, line_start = 0, i = 0;
+  while (i < n) {
+    char ch = raw[i];
+    if (ch == '\'' && i + 1 < n && raw[i + 1] == '\'') {
+      out[o++] = '\'';
+      i += 2;
+      continue;
+    }
+    if (ch == '\r' || ch == '\n') {
+      while (o > line_start && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+        o--;
+      size_t empties = 0;
+      for (;;) {
+        i += raw[i] == '\r' && i + 1 < n && raw[i + 1] == '\n' ? 2 : 1;
+        while (i < n && (raw[i] == ' ' || raw[i] == '\t'))
+          i++;
+        if (i < n && (raw[i] == '\r' || raw[i] == '\n')) {
+          empties++;
+          continue;
+        }
+        break;
+      }
+      if (!empties) out[o++] = ' ';
+      while (empties--)
+        out[o++] = '\n';
+      line_start = o;
+      continue;
+    }
+    out[o++] = ch;
+    i++;
+  }
+  return o;
+}
+
 /* A libfyaml parser over text whose error messages go to e; NULL when out of memory. */
 static struct fy_parser *s_fy_open(const char *text, size_t len, s_fyerr_t *e, struct fy_diag **diag) {
   struct fy_diag_cfg dc;
@@ -668,7 +707,19 @@ static s_node_t *s_parse_yaml(s_ctx_t *c, const char *text, size_t len) {
       /* The mark of a quoted scalar is its first character; point at the opening quote. */
       if ((style == FYSS_SINGLE_QUOTED || style == FYSS_DOUBLE_QUOTED) && node->col > 1) node->col--;
       size_t l = 0;
-      const char *t = fy_token_get_text(ev->scalar.value, &l);
+      const char *t = NULL;
+      char *sq = NULL;
+      const struct fy_mark *a = fy_token_start_mark(ev->scalar.value);
+      const struct fy_mark *b = fy_token_end_mark(ev->scalar.value);
+      if (style == FYSS_SINGLE_QUOTED && a && b && a->input_pos <= b->input_pos && b->input_pos <= len) {
+        /* libfyaml 0.7 unescapes runs of '' wrongly (and leaks); the text is taken from the
+         * source between the quotes instead. */
+        sq = s_alloc(c->tmp, b->input_pos - a->input_pos + 1);
+        if (sq) l = s_single_quoted(text + a->input_pos, b->input_pos - a->input_pos, sq);
+        t = sq;
+      } else {
+        t = fy_token_get_text(ev->scalar.value, &l);
+      }
       if (!t) t = "";
       if (memchr(t, 0, l)) {
         s_err(c, node, "text contains a NUL character");
@@ -3956,7 +4007,12 @@ static int s_load(const char *file, const char *text, size_t len, const dd_scena
   if (!diags) return DD_ENOMEM;
   s_ctx_t c = {.diags = diags, .diag_base = diags->n, .file = file};
   c.check_files = !(opts && opts->no_file_checks);
-  c.root = opts && opts->root ? opts->root : getenv("DD_SOURCE_DIR") ? getenv("DD_SOURCE_DIR") : ".";
+  /* The repository root: given, else $DD_SOURCE_DIR, else the source tree this was built from. */
+  c.root = opts && opts->root ? opts->root : getenv("DD_SOURCE_DIR");
+#ifdef DD_SOURCE_DIR
+  if (!c.root || !*c.root) c.root = DD_SOURCE_DIR;
+#endif
+  if (!c.root || !*c.root) c.root = ".";
   c.tmp = s_arena_new();
   dd_scenario_list_t *list = calloc(1, sizeof *list);
   s_vec_t params, axes;

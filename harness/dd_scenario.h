@@ -531,7 +531,8 @@ typedef struct {
 typedef struct dd_scenario_list dd_scenario_list_t;
 
 typedef struct {
-  const char *root;                /* repository root for paths (NULL: $DD_SOURCE_DIR, else ".") */
+  const char *root;                /* repository root for paths (NULL: $DD_SOURCE_DIR, else the
+                                    * source tree of the build, else ".") */
   bool no_file_checks;             /* do not require vehicle and image files to exist */
   const char *const *overrides;    /* "name=value": replace a param or pin a matrix axis */
   size_t n_overrides;              /* how many */

@@ -824,12 +824,46 @@ START_TEST(test_yaml_anchors_and_merge) {
 }
 END_TEST
 
+START_TEST(test_yaml_quoted) {
+  /* Single-quoted values are read from the source (YAML 1.2, 7.3.2); the expected values were
+   * checked against PyYAML 6.0's safe_load. */
+  static const struct {
+    const char *yaml; /* the description line(s) */
+    const char *want; /* its value */
+  } v[] = {
+      {"description: 'it''s'\n", "it's"},
+      {"description: '''''''''''''five'''\n", "''''''five'"},
+      {"description: 'a\n  b'\n", "a b"},
+      {"description: 'a  \n   b  '\n", "a b  "},
+      {"description: 'a\n\n  b'\n", "a\nb"},
+      {"description: 'a\n  \n   \n  b'\n", "a\n\nb"},
+      {"description: 'a\r\n  b'\r\n", "a b"},
+      {"description: ''\n", ""},
+      {"description: \"tab\\tand \\u00e9\"\n", "tab\tand \xc3\xa9"},
+      {"description: |\n  line 1\n  line 2\n", "line 1\nline 2\n"},
+      {"description: >-\n  folded\n  text\n", "folded text"},
+  };
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    char yaml[300];
+    snprintf(yaml, sizeof yaml, "name: q\n%s", v[i].yaml);
+    s_res_t r = s_load(yaml);
+    s_ok(&r);
+    ck_assert_str_eq(dd_scenario_list_get(r.list, 0)->description, v[i].want);
+    s_free(&r);
+  }
+}
+END_TEST
+
 START_TEST(test_yaml_structure_errors) {
   s_fails1("- a\n- b\n", "1:1: a scenario is a mapping (name: ..., timeline: ..., expect: ...), got a list");
   s_fails1("", "1:1: the file is empty: a scenario is a mapping with at least name:");
   s_fails1("# only a comment\n", "1:1: the file is empty: a scenario is a mapping with at least name:");
   s_fails1("name: k\n[a]: 1\n", "2:1: a key must be a word, not a list");
   s_fails1("name: n\nseed: \"\\0\"\n", "2:7: text contains a NUL character");
+  s_fails1("name: n\nseed: 1\x01\n", "2:8: character U+0001 is not allowed in a YAML file");
+  s_fails1("name: n\ndescription: caf\xc3\n", "2:17: the file is not UTF-8 text (byte 0x0A)");
+  s_fails1("name: n\ndescription: \xff\n", "2:14: the file is not UTF-8 text (byte 0xFF)");
+  s_fails1("name: n\ndescription: \xed\xa0\x80\n", "2:14: character U+D800 is not allowed in a YAML file");
   const char *two[] = {"2:7: seed: \"x\" is not a number", "3:8: clock: \"y\" is not a clock (one of: realtime, virtual)"};
   s_fails("name: t\nseed: x\nclock: y\n", two, 2);
 }
@@ -1267,6 +1301,7 @@ static Suite *s_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("yaml");
   tcase_add_test(tc, test_yaml_anchors_and_merge);
+  tcase_add_test(tc, test_yaml_quoted);
   tcase_add_test(tc, test_yaml_structure_errors);
   suite_add_tcase(s, tc);
   tc = tcase_create("errors");
