@@ -26,53 +26,6 @@ struct dd_cloud_server {
   dd_wire_stats_t ws; /* decode counters */
 };
 
-/* ---- party names: the routing id as text, '~' + hex when it is not printable ------------- */
-
-static int s_party_name(const uint8_t *id, size_t idlen, char *buf, size_t cap) {
-  bool plain = idlen > 0 && id[0] != '~';
-  for (size_t i = 0; i < idlen && plain; i++)
-    plain = id[i] >= 0x21 && id[i] <= 0x7E;
-  if (plain) {
-    if (idlen + 1 > cap) return DD_ENAMETOOLONG;
-    memcpy(buf, id, idlen);
-    buf[idlen] = '\0';
-    return 0;
-  }
-  if (2 * idlen + 2 > cap) return DD_ENAMETOOLONG;
-  static const char hex[] = "0123456789abcdef";
-  buf[0] = '~';
-  for (size_t i = 0; i < idlen; i++) {
-    buf[1 + 2 * i] = hex[id[i] >> 4];
-    buf[2 + 2 * i] = hex[id[i] & 15];
-  }
-  buf[1 + 2 * idlen] = '\0';
-  return 0;
-}
-
-static int s_hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-static int s_party_id(const char *name, uint8_t *id, size_t cap) {
-  size_t n = strlen(name);
-  if (!n) return DD_EINVAL;
-  if (name[0] != '~') {
-    if (n > cap) return DD_ENAMETOOLONG;
-    memcpy(id, name, n);
-    return (int)n;
-  }
-  size_t bytes = (n - 1) / 2;
-  if ((n - 1) % 2 || !bytes || bytes > cap) return DD_EINVAL;
-  for (size_t i = 0; i < bytes; i++) {
-    int hi = s_hex(name[1 + 2 * i]), lo = s_hex(name[2 + 2 * i]);
-    if (hi < 0 || lo < 0) return DD_EINVAL;
-    id[i] = (uint8_t)(hi << 4 | lo);
-  }
-  return (int)bytes;
-}
 
 /* ---- sending -------------------------------------------------------------------------------- */
 
@@ -81,7 +34,7 @@ static uint64_t s_now(dd_cloud_server_t *self) { return dd_loop_now(dd_proc_loop
 /* Send env to party; 0 or the send error (EHOSTUNREACH: not connected). */
 static int s_send(dd_cloud_server_t *self, const char *party, Duodiag__Envelope *env) {
   uint8_t id[DD_WIRE_IDENTITY_MAX];
-  int n = s_party_id(party, id, sizeof id);
+  int n = dd_wire_party_id(party, id, sizeof id);
   if (n <= 0) return n ? n : DD_EINVAL;
   int rc = dd_wire_send_to(self->router, id, (size_t)n, env, ZMQ_DONTWAIT);
   if (rc < 0 && rc != -EHOSTUNREACH)
@@ -347,7 +300,7 @@ static int s_on_router(dd_loop_t *loop, void *zsock, int fd, void *arg) {
     int rc = dd_wire_recv_from(zsock, id, sizeof id, &idlen, &env, &self->ws, ZMQ_DONTWAIT);
     if (rc == DD_EAGAIN || rc == -ETERM) break;
     char party[S_PARTY_MAX];
-    int prc = idlen ? s_party_name(id, idlen, party, sizeof party) : DD_EINVAL;
+    int prc = idlen ? dd_wire_party_name(id, idlen, party, sizeof party) : DD_EINVAL;
     if (rc < 0) {
       if (rc == -EINTR) continue;
       dd_warn("cloud: rejected a message: %s (%s)", dd_strerror(rc),

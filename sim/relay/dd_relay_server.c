@@ -26,55 +26,6 @@ struct dd_relay_server {
   dd_wire_stats_t ws;    /* decode counters */
 };
 
-/* ---- party names ---------------------------------------------------------------------------- */
-
-int dd_relay_party_name(const uint8_t *id, size_t idlen, char *buf, size_t cap) {
-  bool plain = idlen > 0 && id[0] != '~';
-  for (size_t i = 0; i < idlen && plain; i++)
-    plain = id[i] >= 0x21 && id[i] <= 0x7E;
-  if (plain) {
-    if (idlen + 1 > cap) return DD_ENAMETOOLONG;
-    memcpy(buf, id, idlen);
-    buf[idlen] = '\0';
-    return 0;
-  }
-  if (2 * idlen + 2 > cap) return DD_ENAMETOOLONG;
-  static const char hex[] = "0123456789abcdef";
-  buf[0] = '~';
-  for (size_t i = 0; i < idlen; i++) {
-    buf[1 + 2 * i] = hex[id[i] >> 4];
-    buf[2 + 2 * i] = hex[id[i] & 15];
-  }
-  buf[1 + 2 * idlen] = '\0';
-  return 0;
-}
-
-static int s_hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-int dd_relay_party_id(const char *name, uint8_t *id, size_t cap) {
-  size_t n = strlen(name);
-  if (!n) return DD_EINVAL;
-  if (name[0] != '~') {
-    if (n > cap || n > DD_WIRE_IDENTITY_MAX) return DD_ENAMETOOLONG;
-    memcpy(id, name, n);
-    return (int)n;
-  }
-  size_t hexlen = n - 1;
-  if (!hexlen || hexlen % 2) return DD_EINVAL;
-  if (hexlen / 2 > cap || hexlen / 2 > DD_WIRE_IDENTITY_MAX) return DD_ENAMETOOLONG;
-  for (size_t i = 0; i < hexlen / 2; i++) {
-    int hi = s_hex(name[1 + 2 * i]), lo = s_hex(name[2 + 2 * i]);
-    if (hi < 0 || lo < 0) return DD_EINVAL;
-    id[i] = (uint8_t)(hi << 4 | lo);
-  }
-  return (int)(hexlen / 2);
-}
-
 /* ---- sending -------------------------------------------------------------------------------- */
 
 static uint64_t s_now(dd_relay_server_t *self) { return dd_loop_now(dd_proc_loop(self->proc)); }
@@ -140,7 +91,7 @@ static void s_pump(dd_relay_server_t *self) {
   /* Bounded so a flood of due messages cannot starve the loop's other readers. */
   for (int budget = 0; budget < 4096 && dd_relay_peek(self->core, now, &out); budget++) {
     uint8_t id[DD_WIRE_IDENTITY_MAX];
-    int idlen = dd_relay_party_id(out.to, id, sizeof id);
+    int idlen = dd_wire_party_id(out.to, id, sizeof id);
     if (idlen <= 0) { /* a party name no routing id can carry: it can never be reached */
       dd_relay_done(self->core, DD_RELAY_GONE, now);
       continue;
@@ -195,7 +146,7 @@ static void s_on_forward(dd_relay_server_t *self, const uint8_t *id, size_t idle
                          const char *party, const Duodiag__RelayForward *fw) {
   char err[512];
   uint8_t to_id[DD_WIRE_IDENTITY_MAX];
-  int rc = dd_relay_party_id(fw->destination, to_id, sizeof to_id);
+  int rc = dd_wire_party_id(fw->destination, to_id, sizeof to_id);
   if (rc < 0)
     snprintf(err, sizeof err, "session %s: destination %s is not a routing id; message dropped",
              fw->session_id, fw->destination);
@@ -245,7 +196,7 @@ static int s_on_router(dd_loop_t *loop, void *zsock, int fd, void *arg) {
       continue;
     }
     char party[DD_RELAY_ID_MAX];
-    int prc = dd_relay_party_name(id, idlen, party, sizeof party);
+    int prc = dd_wire_party_name(id, idlen, party, sizeof party);
     if (rc < 0) {
       dd_warn("relay: rejected a message: %s (%s)", dd_strerror(rc),
               dd_wire_reason_name(self->ws.last_reason));

@@ -39,11 +39,6 @@ void dd_relay_server_destroy(dd_relay_server_t **self_p);
 
 dd_relay_stats_t dd_relay_server_stats(const dd_relay_server_t *self);
 
-/* Party name of a routing id: the id itself when it is printable ASCII (0x21-0x7E) not starting
- * with '~', else '~' and its bytes in hex. DD_ENAMETOOLONG when that does not fit cap. */
-int dd_relay_party_name(const uint8_t *id, size_t idlen, char *buf, size_t cap);
-/* The inverse: the routing id of a party name, into id[cap]; returns its length or a negative
- * code (DD_EINVAL for a malformed hex form). */
-int dd_relay_party_id(const char *name, uint8_t *id, size_t cap);
+/* Party names of routing ids: dd_wire_party_name / dd_wire_party_id (dd_wire.h). */
 
 #endif

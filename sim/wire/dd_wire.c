@@ -987,3 +987,52 @@ out_free_obj:
   json_decref(o);
   return rc;
 }
+
+/* ---- party names: routing id <-> text ---------------------------------------------------------------------------- */
+
+int dd_wire_party_name(const uint8_t *id, size_t idlen, char *buf, size_t cap) {
+  bool plain = idlen > 0 && id[0] != '~';
+  for (size_t i = 0; i < idlen && plain; i++)
+    plain = id[i] >= 0x21 && id[i] <= 0x7E;
+  if (plain) {
+    if (idlen + 1 > cap) return DD_ENAMETOOLONG;
+    memcpy(buf, id, idlen);
+    buf[idlen] = '\0';
+    return 0;
+  }
+  if (2 * idlen + 2 > cap) return DD_ENAMETOOLONG;
+  static const char hex[] = "0123456789abcdef";
+  buf[0] = '~';
+  for (size_t i = 0; i < idlen; i++) {
+    buf[1 + 2 * i] = hex[id[i] >> 4];
+    buf[2 + 2 * i] = hex[id[i] & 15];
+  }
+  buf[1 + 2 * idlen] = '\0';
+  return 0;
+}
+
+static int s_party_hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int dd_wire_party_id(const char *name, uint8_t *id, size_t cap) {
+  size_t n = strlen(name);
+  if (!n) return DD_EINVAL;
+  if (name[0] != '~') {
+    if (n > cap || n > DD_WIRE_IDENTITY_MAX) return DD_ENAMETOOLONG;
+    memcpy(id, name, n);
+    return (int)n;
+  }
+  size_t hexlen = n - 1;
+  if (!hexlen || hexlen % 2) return DD_EINVAL;
+  if (hexlen / 2 > cap || hexlen / 2 > DD_WIRE_IDENTITY_MAX) return DD_ENAMETOOLONG;
+  for (size_t i = 0; i < hexlen / 2; i++) {
+    int hi = s_party_hex(name[1 + 2 * i]), lo = s_party_hex(name[2 + 2 * i]);
+    if (hi < 0 || lo < 0) return DD_EINVAL;
+    id[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return (int)(hexlen / 2);
+}

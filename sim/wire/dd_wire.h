@@ -133,6 +133,14 @@ int dd_wire_send_to(void *zsock, const void *identity, size_t idlen, const Duodi
 int dd_wire_recv_from(void *zsock, uint8_t *identity, size_t idcap, size_t *idlen,
                       Duodiag__Envelope **out, dd_wire_stats_t *stats, int flags);
 
+/* ---- party names ------------------------------------------------------------------------------
+ * Party name of a routing id: the id itself when it is printable ASCII (0x21-0x7E) not starting
+ * with '~', else '~' and its bytes in hex. DD_ENAMETOOLONG when that does not fit cap. */
+int dd_wire_party_name(const uint8_t *id, size_t idlen, char *buf, size_t cap);
+/* The inverse: the routing id of a party name, into id[cap]; returns its length or a negative
+ * code (DD_EINVAL for a malformed hex form). */
+int dd_wire_party_id(const char *name, uint8_t *id, size_t cap);
+
 /* ---- timeline events ------------------------------------------------------------------------ */
 
 /* One event as one compact JSON object (no newline):

@@ -11,6 +11,7 @@
 
 #include "dd_err.h"
 #include "dd_relay.h"
+#include "dd_wire.h"
 #include "dd_relay_server.h"
 
 #define MS 1000ull
@@ -376,24 +377,24 @@ END_TEST
 START_TEST(test_party_names) {
   char name[DD_RELAY_ID_MAX];
   uint8_t id[255];
-  ck_assert_int_eq(dd_relay_party_name((const uint8_t *)"service", 7, name, sizeof name), 0);
+  ck_assert_int_eq(dd_wire_party_name((const uint8_t *)"service", 7, name, sizeof name), 0);
   ck_assert_str_eq(name, "service");
-  ck_assert_int_eq(dd_relay_party_id("service", id, sizeof id), 7);
+  ck_assert_int_eq(dd_wire_party_id("service", id, sizeof id), 7);
   ck_assert_mem_eq(id, "service", 7);
   /* A ROUTER-made id (zero byte first, zmq_socket(3)) and one starting with '~'. */
   const uint8_t anon[] = {0x00, 0x6B, 0x8B, 0x45, 0x67};
-  ck_assert_int_eq(dd_relay_party_name(anon, sizeof anon, name, sizeof name), 0);
+  ck_assert_int_eq(dd_wire_party_name(anon, sizeof anon, name, sizeof name), 0);
   ck_assert_str_eq(name, "~006b8b4567");
-  ck_assert_int_eq(dd_relay_party_id(name, id, sizeof id), 5);
+  ck_assert_int_eq(dd_wire_party_id(name, id, sizeof id), 5);
   ck_assert_mem_eq(id, anon, 5);
-  ck_assert_int_eq(dd_relay_party_name((const uint8_t *)"~x", 2, name, sizeof name), 0);
+  ck_assert_int_eq(dd_wire_party_name((const uint8_t *)"~x", 2, name, sizeof name), 0);
   ck_assert_str_eq(name, "~7e78");
-  ck_assert_int_eq(dd_relay_party_id("~7", id, sizeof id), DD_EINVAL);
-  ck_assert_int_eq(dd_relay_party_id("~zz", id, sizeof id), DD_EINVAL);
-  ck_assert_int_eq(dd_relay_party_id("", id, sizeof id), DD_EINVAL);
+  ck_assert_int_eq(dd_wire_party_id("~7", id, sizeof id), DD_EINVAL);
+  ck_assert_int_eq(dd_wire_party_id("~zz", id, sizeof id), DD_EINVAL);
+  ck_assert_int_eq(dd_wire_party_id("", id, sizeof id), DD_EINVAL);
   uint8_t big[200];
   memset(big, 1, sizeof big);
-  ck_assert_int_eq(dd_relay_party_name(big, sizeof big, name, sizeof name), DD_ENAMETOOLONG);
+  ck_assert_int_eq(dd_wire_party_name(big, sizeof big, name, sizeof name), DD_ENAMETOOLONG);
 }
 END_TEST
 
