@@ -3,12 +3,12 @@
 #include "dd_hex.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dd_err.h"
+#include "dd_textrec.h"
 
 /* A record is ':' LL AAAA TT <LL data bytes> CC: at most 5 + 255 bytes. */
 #define S_REC_MAX (5u + 255u)
@@ -22,64 +22,28 @@ enum {
   S_START_LIN = 0x05, /* Start Linear Address Record (EIP) */
 };
 
-typedef struct {
-  const char *name;   /* input name for messages */
-  char *why;          /* message buffer or NULL */
-  size_t why_size;    /* its size */
-  unsigned long line; /* 1-based number of the line being read */
-} s_ctx_t;
-
-__attribute__((format(printf, 3, 4))) static int s_fail(const s_ctx_t *c, int rc, const char *fmt,
-                                                        ...) {
-  if (!c->why || c->why_size == 0) return rc;
-  int n = c->line ? snprintf(c->why, c->why_size, "%s:%lu: ", c->name, c->line)
-                  : snprintf(c->why, c->why_size, "%s: ", c->name);
-  if (n >= 0 && (size_t)n < c->why_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->why + n, c->why_size - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
-
-static int s_hexval(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  return -1;
-}
-
-/* Describe a byte for a message: 'x' when printable, else 0xNN. */
-static void s_show(char ch, char *buf, size_t size) {
-  unsigned char u = (unsigned char)ch;
-  if (u >= 0x20 && u < 0x7F && u != '\'')
-    snprintf(buf, size, "'%c'", ch);
-  else
-    snprintf(buf, size, "byte 0x%02X", u);
-}
 
 /* Store one piece of data, turning the image's codes into messages. */
-static int s_store(const s_ctx_t *c, dd_image_t *image, uint64_t addr, const uint8_t *data,
+static int s_store(const dd_textrec_ctx_t *c, dd_image_t *image, uint64_t addr, const uint8_t *data,
                    size_t n) {
   if (addr + n > DD_IMAGE_ADDR_END)
-    return s_fail(c, DD_ERANGE, "data at 0x%08llX runs past address 0xFFFFFFFF",
+    return dd_textrec_fail(c, DD_ERANGE, "data at 0x%08llX runs past address 0xFFFFFFFF",
                   (unsigned long long)addr);
   int rc = dd_image_add(image, (uint32_t)addr, data, n);
   if (rc == DD_EEXIST) {
     uint32_t at = 0;
     (void)dd_image_overlaps(image, (uint32_t)addr, n, &at);
-    return s_fail(c, rc, "data at 0x%08llX..0x%08llX overlaps earlier data at 0x%08X",
+    return dd_textrec_fail(c, rc, "data at 0x%08llX..0x%08llX overlaps earlier data at 0x%08X",
                   (unsigned long long)addr, (unsigned long long)(addr + n - 1), at);
   }
-  if (rc != 0) return s_fail(c, rc, "%s", dd_strerror(rc));
+  if (rc != 0) return dd_textrec_fail(c, rc, "%s", dd_strerror(rc));
   return 0;
 }
 
 int dd_hex_read(const char *text, size_t len, const char *name, dd_image_t *image, char *why,
                 size_t why_size) {
   assert(image && (text || len == 0));
-  s_ctx_t c = {.name = name ? name : "<input>", .why = why, .why_size = why_size, .line = 0};
+  dd_textrec_ctx_t c = {.name = name ? name : "<input>", .why = why, .why_size = why_size, .line = 0};
   if (why && why_size) why[0] = '\0';
   uint8_t rec[S_REC_MAX];
   uint32_t base = 0;    /* segment base (USBA * 16) or linear base (ULBA << 16) */
@@ -97,30 +61,30 @@ int dd_hex_read(const char *text, size_t len, const char *name, dd_image_t *imag
       n--;
     if (n == 0) continue;
     char shown[16];
-    if (eof) return s_fail(&c, DD_EILSEQ, "data after the end-of-file record");
+    if (eof) return dd_textrec_fail(&c, DD_EILSEQ, "data after the end-of-file record");
     /* Each record begins with the RECORD MARK ':' (spec "General Record Format"). */
     if (p[0] != ':') {
-      s_show(p[0], shown, sizeof shown);
-      return s_fail(&c, DD_EILSEQ, "expected ':' at the start of a record, found %s", shown);
+      dd_textrec_show(p[0], shown, sizeof shown);
+      return dd_textrec_fail(&c, DD_EILSEQ, "expected ':' at the start of a record, found %s", shown);
     }
     size_t digits = n - 1;
     for (size_t i = 1; i < n; i++) {
-      if (s_hexval(p[i]) < 0) {
-        s_show(p[i], shown, sizeof shown);
-        return s_fail(&c, DD_EILSEQ, "%s at column %zu is not a hex digit", shown, i + 1);
+      if (dd_textrec_hexval(p[i]) < 0) {
+        dd_textrec_show(p[i], shown, sizeof shown);
+        return dd_textrec_fail(&c, DD_EILSEQ, "%s at column %zu is not a hex digit", shown, i + 1);
       }
     }
-    if (digits % 2) return s_fail(&c, DD_EILSEQ, "odd number of hex digits (%zu)", digits);
+    if (digits % 2) return dd_textrec_fail(&c, DD_EILSEQ, "odd number of hex digits (%zu)", digits);
     if (digits < 10)
-      return s_fail(&c, DD_EILSEQ, "record too short: %zu hex digits, at least 10", digits);
+      return dd_textrec_fail(&c, DD_EILSEQ, "record too short: %zu hex digits, at least 10", digits);
     if (digits / 2 > S_REC_MAX)
-      return s_fail(&c, DD_EILSEQ, "record too long: %zu bytes, at most %u", digits / 2, S_REC_MAX);
+      return dd_textrec_fail(&c, DD_EILSEQ, "record too long: %zu bytes, at most %u", digits / 2, S_REC_MAX);
     size_t nb = digits / 2;
     for (size_t i = 0; i < nb; i++)
-      rec[i] = (uint8_t)(s_hexval(p[1 + 2 * i]) << 4 | s_hexval(p[2 + 2 * i]));
+      rec[i] = (uint8_t)(dd_textrec_hexval(p[1 + 2 * i]) << 4 | dd_textrec_hexval(p[2 + 2 * i]));
     unsigned ll = rec[0];
     if (nb != ll + 5u)
-      return s_fail(&c, DD_EILSEQ,
+      return dd_textrec_fail(&c, DD_EILSEQ,
                     "record length 0x%02X announces %u data bytes, the record has %zu", ll, ll,
                     nb - 5);
     /* CHKSUM: two's complement of the sum of all other bytes of the record. */
@@ -129,7 +93,7 @@ int dd_hex_read(const char *text, size_t len, const char *name, dd_image_t *imag
       sum = (uint8_t)(sum + rec[i]);
     uint8_t expect = (uint8_t)(0x100 - sum);
     if (rec[nb - 1] != expect)
-      return s_fail(&c, DD_EILSEQ, "checksum 0x%02X, expected 0x%02X", rec[nb - 1], expect);
+      return dd_textrec_fail(&c, DD_EILSEQ, "checksum 0x%02X, expected 0x%02X", rec[nb - 1], expect);
     uint32_t off = (uint32_t)rec[1] << 8 | rec[2];
     uint8_t type = rec[3];
     const uint8_t *d = rec + 4;
@@ -149,13 +113,13 @@ int dd_hex_read(const char *text, size_t len, const char *name, dd_image_t *imag
       break;
     case S_EOF:
       if (ll != 0)
-        return s_fail(&c, DD_EILSEQ, "end-of-file record with %u data bytes, expected 0", ll);
+        return dd_textrec_fail(&c, DD_EILSEQ, "end-of-file record with %u data bytes, expected 0", ll);
       eof = true;
       break;
     case S_EXT_SEG:
     case S_EXT_LIN:
       if (ll != 2)
-        return s_fail(&c, DD_EILSEQ, "%s address record with %u data bytes, expected 2",
+        return dd_textrec_fail(&c, DD_EILSEQ, "%s address record with %u data bytes, expected 2",
                       type == S_EXT_SEG ? "extended segment" : "extended linear", ll);
       segment = type == S_EXT_SEG;
       base = ((uint32_t)d[0] << 8 | d[1]) << (segment ? 4 : 16);
@@ -163,9 +127,9 @@ int dd_hex_read(const char *text, size_t len, const char *name, dd_image_t *imag
     case S_START_SEG:
     case S_START_LIN:
       if (ll != 4)
-        return s_fail(&c, DD_EILSEQ, "start %s address record with %u data bytes, expected 4",
+        return dd_textrec_fail(&c, DD_EILSEQ, "start %s address record with %u data bytes, expected 4",
                       type == S_START_SEG ? "segment" : "linear", ll);
-      if (has_start) return s_fail(&c, DD_EILSEQ, "second start address record");
+      if (has_start) return dd_textrec_fail(&c, DD_EILSEQ, "second start address record");
       has_start = true;
       if (type == S_START_SEG) /* CS:IP as an 8086 real-mode address */
         dd_image_set_entry(image,
@@ -174,10 +138,10 @@ int dd_hex_read(const char *text, size_t len, const char *name, dd_image_t *imag
         dd_image_set_entry(image, (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 |
                                       (uint32_t)d[2] << 8 | d[3]);
       break;
-    default: return s_fail(&c, DD_EILSEQ, "unknown record type 0x%02X", type);
+    default: return dd_textrec_fail(&c, DD_EILSEQ, "unknown record type 0x%02X", type);
     }
   }
-  if (!eof) return s_fail(&c, DD_EILSEQ, "missing end-of-file record (type 01)");
+  if (!eof) return dd_textrec_fail(&c, DD_EILSEQ, "missing end-of-file record (type 01)");
   return 0;
 }
 

@@ -3,51 +3,16 @@
 #include "dd_srec.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dd_err.h"
+#include "dd_textrec.h"
 
 /* After "Sn": the byte count, then count bytes of address, data and checksum (C.1). */
 #define S_REC_MAX (1u + 255u)
 
-typedef struct {
-  const char *name;   /* input name for messages */
-  char *why;          /* message buffer or NULL */
-  size_t why_size;    /* its size */
-  unsigned long line; /* 1-based number of the line being read */
-} s_ctx_t;
-
-__attribute__((format(printf, 3, 4))) static int s_fail(const s_ctx_t *c, int rc, const char *fmt,
-                                                        ...) {
-  if (!c->why || c->why_size == 0) return rc;
-  int n = c->line ? snprintf(c->why, c->why_size, "%s:%lu: ", c->name, c->line)
-                  : snprintf(c->why, c->why_size, "%s: ", c->name);
-  if (n >= 0 && (size_t)n < c->why_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->why + n, c->why_size - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
-
-static int s_hexval(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  return -1;
-}
-
-static void s_show(char ch, char *buf, size_t size) {
-  unsigned char u = (unsigned char)ch;
-  if (u >= 0x20 && u < 0x7F && u != '\'')
-    snprintf(buf, size, "'%c'", ch);
-  else
-    snprintf(buf, size, "byte 0x%02X", u);
-}
 
 /* Address field width in bytes of record type t (C.2), 0 for S4 and unknown types. */
 static unsigned s_addr_bytes(unsigned t) {
@@ -58,7 +23,7 @@ static unsigned s_addr_bytes(unsigned t) {
 int dd_srec_read(const char *text, size_t len, const char *name, dd_image_t *image, char *why,
                  size_t why_size) {
   assert(image && (text || len == 0));
-  s_ctx_t c = {.name = name ? name : "<input>", .why = why, .why_size = why_size, .line = 0};
+  dd_textrec_ctx_t c = {.name = name ? name : "<input>", .why = why, .why_size = why_size, .line = 0};
   if (why && why_size) why[0] = '\0';
   uint8_t rec[S_REC_MAX];
   unsigned long data_records = 0; /* S1/S2/S3 records read, for S5/S6 */
@@ -74,40 +39,40 @@ int dd_srec_read(const char *text, size_t len, const char *name, dd_image_t *ima
       n--;
     if (n == 0) continue;
     char shown[16];
-    if (ended) return s_fail(&c, DD_EILSEQ, "data after the termination record");
+    if (ended) return dd_textrec_fail(&c, DD_EILSEQ, "data after the termination record");
     if (p[0] != 'S' && p[0] != 's') {
-      s_show(p[0], shown, sizeof shown);
-      return s_fail(&c, DD_EILSEQ, "expected 'S' at the start of a record, found %s", shown);
+      dd_textrec_show(p[0], shown, sizeof shown);
+      return dd_textrec_fail(&c, DD_EILSEQ, "expected 'S' at the start of a record, found %s", shown);
     }
     if (n < 2 || p[1] < '0' || p[1] > '9') {
-      if (n < 2) return s_fail(&c, DD_EILSEQ, "record type missing after 'S'");
-      s_show(p[1], shown, sizeof shown);
-      return s_fail(&c, DD_EILSEQ, "record type %s is not a digit", shown);
+      if (n < 2) return dd_textrec_fail(&c, DD_EILSEQ, "record type missing after 'S'");
+      dd_textrec_show(p[1], shown, sizeof shown);
+      return dd_textrec_fail(&c, DD_EILSEQ, "record type %s is not a digit", shown);
     }
     unsigned type = (unsigned)(p[1] - '0');
     unsigned ab = s_addr_bytes(type);
-    if (ab == 0) return s_fail(&c, DD_EILSEQ, "unsupported record type S%u", type);
+    if (ab == 0) return dd_textrec_fail(&c, DD_EILSEQ, "unsupported record type S%u", type);
     for (size_t i = 2; i < n; i++) {
-      if (s_hexval(p[i]) < 0) {
-        s_show(p[i], shown, sizeof shown);
-        return s_fail(&c, DD_EILSEQ, "%s at column %zu is not a hex digit", shown, i + 1);
+      if (dd_textrec_hexval(p[i]) < 0) {
+        dd_textrec_show(p[i], shown, sizeof shown);
+        return dd_textrec_fail(&c, DD_EILSEQ, "%s at column %zu is not a hex digit", shown, i + 1);
       }
     }
     size_t digits = n - 2;
-    if (digits % 2) return s_fail(&c, DD_EILSEQ, "odd number of hex digits (%zu)", digits);
+    if (digits % 2) return dd_textrec_fail(&c, DD_EILSEQ, "odd number of hex digits (%zu)", digits);
     size_t nb = digits / 2;
-    if (nb < 1) return s_fail(&c, DD_EILSEQ, "byte count missing");
+    if (nb < 1) return dd_textrec_fail(&c, DD_EILSEQ, "byte count missing");
     if (nb > S_REC_MAX)
-      return s_fail(&c, DD_EILSEQ, "record too long: %zu bytes, at most %u", nb, S_REC_MAX);
+      return dd_textrec_fail(&c, DD_EILSEQ, "record too long: %zu bytes, at most %u", nb, S_REC_MAX);
     for (size_t i = 0; i < nb; i++)
-      rec[i] = (uint8_t)(s_hexval(p[2 + 2 * i]) << 4 | s_hexval(p[3 + 2 * i]));
+      rec[i] = (uint8_t)(dd_textrec_hexval(p[2 + 2 * i]) << 4 | dd_textrec_hexval(p[3 + 2 * i]));
     /* Byte count: the bytes of address, data and checksum that follow it (C.1). */
     unsigned count = rec[0];
     if (nb - 1 != count)
-      return s_fail(&c, DD_EILSEQ, "byte count 0x%02X announces %u bytes, the record has %zu",
+      return dd_textrec_fail(&c, DD_EILSEQ, "byte count 0x%02X announces %u bytes, the record has %zu",
                     count, count, nb - 1);
     if (count < ab + 1)
-      return s_fail(&c, DD_EILSEQ, "byte count 0x%02X too small for S%u (at least %u)", count, type,
+      return dd_textrec_fail(&c, DD_EILSEQ, "byte count 0x%02X too small for S%u (at least %u)", count, type,
                     ab + 1);
     /* Checksum: ones' complement of the least significant byte of the sum of count, address
      * and data bytes (C.1). */
@@ -116,7 +81,7 @@ int dd_srec_read(const char *text, size_t len, const char *name, dd_image_t *ima
       sum = (uint8_t)(sum + rec[i]);
     uint8_t expect = (uint8_t)~sum;
     if (rec[nb - 1] != expect)
-      return s_fail(&c, DD_EILSEQ, "checksum 0x%02X, expected 0x%02X", rec[nb - 1], expect);
+      return dd_textrec_fail(&c, DD_EILSEQ, "checksum 0x%02X, expected 0x%02X", rec[nb - 1], expect);
     uint32_t addr = 0;
     for (unsigned i = 0; i < ab; i++)
       addr = addr << 8 | rec[1 + i];
@@ -125,7 +90,7 @@ int dd_srec_read(const char *text, size_t len, const char *name, dd_image_t *ima
     switch (type) {
     case 0: { /* header; address field 0000 */
       int rc = dd_image_set_header(image, d, dn);
-      if (rc != 0) return s_fail(&c, rc, "header of %zu bytes is too long", dn);
+      if (rc != 0) return dd_textrec_fail(&c, rc, "header of %zu bytes is too long", dn);
       break;
     }
     case 1:
@@ -134,35 +99,35 @@ int dd_srec_read(const char *text, size_t len, const char *name, dd_image_t *ima
       data_records++;
       if (dn == 0) break;
       if ((uint64_t)addr + dn > DD_IMAGE_ADDR_END)
-        return s_fail(&c, DD_ERANGE, "data at 0x%08X runs past address 0xFFFFFFFF", addr);
+        return dd_textrec_fail(&c, DD_ERANGE, "data at 0x%08X runs past address 0xFFFFFFFF", addr);
       int rc = dd_image_add(image, addr, d, dn);
       if (rc == DD_EEXIST) {
         uint32_t at = 0;
         (void)dd_image_overlaps(image, addr, dn, &at);
-        return s_fail(&c, rc, "data at 0x%08X..0x%08X overlaps earlier data at 0x%08X", addr,
+        return dd_textrec_fail(&c, rc, "data at 0x%08X..0x%08X overlaps earlier data at 0x%08X", addr,
                       (uint32_t)(addr + dn - 1), at);
       }
-      if (rc != 0) return s_fail(&c, rc, "%s", dd_strerror(rc));
+      if (rc != 0) return dd_textrec_fail(&c, rc, "%s", dd_strerror(rc));
       break;
     }
     case 5:
     case 6: /* count of S1/S2/S3 records so far, in the address field; no data */
       if (dn != 0)
-        return s_fail(&c, DD_EILSEQ, "count record S%u with %zu data bytes, expected 0", type, dn);
+        return dd_textrec_fail(&c, DD_EILSEQ, "count record S%u with %zu data bytes, expected 0", type, dn);
       if (addr != data_records)
-        return s_fail(&c, DD_EILSEQ, "count record says %u data records, %lu were read", addr,
+        return dd_textrec_fail(&c, DD_EILSEQ, "count record says %u data records, %lu were read", addr,
                       data_records);
       break;
     default: /* 7, 8, 9: termination with the execution start address; no data */
       if (dn != 0)
-        return s_fail(&c, DD_EILSEQ, "termination record S%u with %zu data bytes, expected 0", type,
+        return dd_textrec_fail(&c, DD_EILSEQ, "termination record S%u with %zu data bytes, expected 0", type,
                       dn);
       dd_image_set_entry(image, addr);
       ended = true;
       break;
     }
   }
-  if (!ended) return s_fail(&c, DD_EILSEQ, "missing termination record (S7, S8 or S9)");
+  if (!ended) return dd_textrec_fail(&c, DD_EILSEQ, "missing termination record (S7, S8 or S9)");
   return 0;
 }
 
