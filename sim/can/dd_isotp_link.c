@@ -11,8 +11,7 @@ struct dd_isotp_link {
   dd_canmux_t *mux;        /* port fan-out, not owned */
   dd_isotp_t *tp;          /* the protocol core */
   int listener;            /* mux listener id */
-  int timer;               /* loop timer at the core's deadline, 0 if none */
-  uint64_t timer_at;       /* its deadline */
+  dd_loop_deadline_t timer; /* loop timer at the core's next deadline */
   dd_isotp_link_fn fn;     /* event callback */
   void *arg;               /* its argument */
   uint64_t frames_sent;    /* frames handed to the port */
@@ -31,22 +30,12 @@ static void s_pump(dd_isotp_link_t *self, uint64_t now) {
   dd_isotp_event_t ev;
   while (dd_isotp_take_event(self->tp, &ev))
     if (self->fn) self->fn(self, &ev, self->arg);
-  uint64_t next = dd_isotp_next_deadline(self->tp);
-  dd_loop_t *loop = dd_canmux_loop(self->mux);
-  if (next == UINT64_MAX) {
-    if (self->timer) dd_loop_timer_cancel(loop, self->timer);
-    self->timer = 0;
-  } else if (!self->timer || next != self->timer_at) {
-    if (self->timer) dd_loop_timer_cancel(loop, self->timer);
-    int id = dd_loop_timer_at(loop, next, s_on_timer, self);
-    self->timer = id > 0 ? id : 0;
-    self->timer_at = next;
-  }
+  dd_loop_deadline_set(dd_canmux_loop(self->mux), &self->timer, dd_isotp_next_deadline(self->tp),
+                       s_on_timer, self);
 }
 
 static int s_on_timer(dd_loop_t *loop, int id, void *arg) {
   dd_isotp_link_t *self = arg;
-  self->timer = 0;
   s_pump(self, dd_loop_now(loop));
   return 0;
 }
@@ -86,7 +75,7 @@ void dd_isotp_link_destroy(dd_isotp_link_t **self_p) {
   dd_isotp_link_t *self = *self_p;
   if (!self) return;
   dd_canmux_unlisten(self->mux, self->listener);
-  if (self->timer) dd_loop_timer_cancel(dd_canmux_loop(self->mux), self->timer);
+  dd_loop_deadline_set(dd_canmux_loop(self->mux), &self->timer, DD_NEVER, s_on_timer, self);
   dd_isotp_destroy(&self->tp);
   free(self);
   *self_p = NULL;

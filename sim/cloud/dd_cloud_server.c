@@ -20,8 +20,7 @@ struct dd_cloud_server {
   char endpoint[512]; /* bound address */
   dd_cloud_t *core;   /* registry, presence, ledger */
   void *router;       /* parties connect here */
-  int timer;          /* core deadline timer, 0 if none */
-  uint64_t timer_at;  /* its deadline */
+  dd_loop_deadline_t timer; /* at the core's next deadline */
   uint64_t seq;       /* envelope sequence */
   dd_wire_stats_t ws; /* decode counters */
 };
@@ -90,25 +89,11 @@ static void s_service(dd_cloud_server_t *self) {
   uint64_t now = dd_loop_now(loop);
   dd_cloud_tick(self->core, now);
   s_drain(self);
-  uint64_t next = dd_cloud_next_deadline(self->core);
-  if (next < now) next = now;
-  if (self->timer && self->timer_at == next) return;
-  if (self->timer) {
-    dd_loop_timer_cancel(loop, self->timer);
-    self->timer = 0;
-  }
-  if (next != UINT64_MAX) {
-    int id = dd_loop_timer_at(loop, next, s_on_timer, self);
-    if (id > 0) {
-      self->timer = id;
-      self->timer_at = next;
-    }
-  }
+  dd_loop_deadline_set(loop, &self->timer, dd_cloud_next_deadline(self->core), s_on_timer, self);
 }
 
 static int s_on_timer(dd_loop_t *loop, int id, void *arg) {
   dd_cloud_server_t *self = arg;
-  self->timer = 0;
   s_service(self);
   return 0;
 }
@@ -546,7 +531,7 @@ void dd_cloud_server_destroy(dd_cloud_server_t **self_p) {
                  DD_I("wire_accepted", self->ws.accepted),
                  DD_I("wire_rejected", dd_wire_stats_rejected(&self->ws)), DD_END);
   dd_loop_t *loop = dd_proc_loop(self->proc);
-  if (self->timer) dd_loop_timer_cancel(loop, self->timer);
+  dd_loop_deadline_set(loop, &self->timer, DD_NEVER, s_on_timer, self);
   dd_loop_remove_zsock(loop, self->router);
   zmq_close(self->router);
   dd_cloud_destroy(&self->core);

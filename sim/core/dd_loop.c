@@ -238,6 +238,26 @@ int dd_loop_timer_move(dd_loop_t *self, int timer_id, uint64_t deadline_us) {
   return s_heap_push(self, t);
 }
 
+void dd_loop_deadline_set(dd_loop_t *self, dd_loop_deadline_t *d, uint64_t deadline,
+                          dd_loop_timer_fn fn, void *arg) {
+  assert(self && d && fn);
+  if (deadline == DD_NEVER) {
+    if (d->id) dd_loop_timer_cancel(self, d->id);
+    d->id = 0;
+    return;
+  }
+  if (deadline < self->now) deadline = self->now;
+  bool pending = d->id && s_find_timer(self, d->id) >= 0;
+  if (pending && d->at == deadline) return;
+  if (pending && dd_loop_timer_move(self, d->id, deadline) == 0) {
+    d->at = deadline;
+    return;
+  }
+  int id = dd_loop_timer_at(self, deadline, fn, arg);
+  d->id = id > 0 ? id : 0;
+  d->at = deadline;
+}
+
 uint64_t dd_loop_now(const dd_loop_t *self) { return self->now; }
 dd_clock_t *dd_loop_clock(dd_loop_t *self) { return self->clock; }
 

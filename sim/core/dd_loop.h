@@ -41,6 +41,17 @@ void dd_loop_timer_cancel(dd_loop_t *self, int timer_id);
 /* Move a pending timer to a new absolute deadline; returns DD_ENOENT if it is gone. */
 int dd_loop_timer_move(dd_loop_t *self, int timer_id, uint64_t deadline_us);
 
+/* A timer kept at a moving deadline, e.g. the next deadline of a sans-I/O core. */
+typedef struct {
+  int id;      /* timer id, 0 when none */
+  uint64_t at; /* its deadline */
+} dd_loop_deadline_t;
+
+/* Make d fire fn at deadline (never earlier than the pass's "now"): arms, moves or keeps the
+ * timer; DD_NEVER cancels it. A fired timer is simply armed again on the next call. */
+void dd_loop_deadline_set(dd_loop_t *self, dd_loop_deadline_t *d, uint64_t deadline,
+                          dd_loop_timer_fn fn, void *arg);
+
 /* The loop's "now": read once per pass (before readers run) so all handlers of a pass agree. */
 uint64_t dd_loop_now(const dd_loop_t *self);
 dd_clock_t *dd_loop_clock(dd_loop_t *self);

@@ -18,8 +18,7 @@ struct dd_relay_server {
   char endpoint[512];    /* bound address */
   dd_relay_t *core;      /* the store-and-forward core */
   void *router;          /* parties connect here */
-  int timer;             /* core deadline timer, 0 if none */
-  uint64_t timer_at;     /* its deadline */
+  dd_loop_deadline_t timer; /* at the core's next deadline */
   int counters_timer;    /* relay.counters period */
   dd_relay_stats_t last; /* counters at the previous relay.counters event */
   uint64_t seq;          /* envelope sequence */
@@ -117,25 +116,11 @@ static void s_pump(dd_relay_server_t *self) {
     }
   }
   s_notes(self);
-  uint64_t next = dd_relay_next_deadline(self->core);
-  if (next < now) next = now;
-  if (self->timer && self->timer_at == next) return;
-  if (self->timer) {
-    dd_loop_timer_cancel(loop, self->timer);
-    self->timer = 0;
-  }
-  if (next != UINT64_MAX) {
-    int id = dd_loop_timer_at(loop, next, s_on_timer, self);
-    if (id > 0) {
-      self->timer = id;
-      self->timer_at = next;
-    }
-  }
+  dd_loop_deadline_set(loop, &self->timer, dd_relay_next_deadline(self->core), s_on_timer, self);
 }
 
 static int s_on_timer(dd_loop_t *loop, int id, void *arg) {
   dd_relay_server_t *self = arg;
-  self->timer = 0;
   s_pump(self);
   return 0;
 }
@@ -373,7 +358,7 @@ void dd_relay_server_destroy(dd_relay_server_t **self_p) {
   if (!self) return;
   dd_loop_t *loop = dd_proc_loop(self->proc);
   s_emit_counters(self, "relay.summary");
-  if (self->timer) dd_loop_timer_cancel(loop, self->timer);
+  dd_loop_deadline_set(loop, &self->timer, DD_NEVER, s_on_timer, self);
   if (self->counters_timer > 0) dd_loop_timer_cancel(loop, self->counters_timer);
   dd_loop_remove_zsock(loop, self->router);
   zmq_close(self->router);

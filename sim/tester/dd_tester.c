@@ -13,8 +13,7 @@ struct dd_tester {
   dd_canmux_t *mux;          /* the port (not owned) */
   dd_isotp_link_t *link;     /* ISO-TP channel */
   dd_uds_client_t *uds;      /* the client state machine */
-  int timer;                 /* loop timer at the client's deadline */
-  uint64_t timer_at;         /* its deadline */
+  dd_loop_deadline_t timer;  /* loop timer at the client's next deadline */
   dd_tester_fn fn;           /* callback of the current request */
   void *arg;                 /* its argument */
   uint32_t tx_id;            /* client id of the message ISO-TP is sending */
@@ -54,21 +53,12 @@ static void s_pump(dd_tester_t *self) {
     if (res.final) self->fn = NULL;
     if (fn) fn(self, &res, arg);
   }
-  uint64_t next = dd_uds_client_next_deadline(self->uds);
-  if (next != self->timer_at || !self->timer) {
-    if (self->timer) dd_loop_timer_cancel(s_loop(self), self->timer);
-    self->timer = 0;
-    if (next != UINT64_MAX) {
-      int id = dd_loop_timer_at(s_loop(self), next, s_on_timer, self);
-      self->timer = id > 0 ? id : 0;
-    }
-    self->timer_at = next;
-  }
+  dd_loop_deadline_set(s_loop(self), &self->timer, dd_uds_client_next_deadline(self->uds),
+                       s_on_timer, self);
 }
 
 static int s_on_timer(dd_loop_t *loop, int id, void *arg) {
   dd_tester_t *self = arg;
-  self->timer = 0;
   s_pump(self);
   return 0;
 }
@@ -125,7 +115,6 @@ int dd_tester_new(dd_canmux_t *mux, const dd_isotp_cfg_t *isotp, const dd_uds_cl
   dd_tester_t *self = calloc(1, sizeof *self);
   if (!self) return DD_ENOMEM;
   self->mux = mux;
-  self->timer_at = UINT64_MAX;
   self->isotp = *isotp;
   dd_uds_client_cfg_t ucfg;
   if (uds) ucfg = *uds;
@@ -151,7 +140,7 @@ void dd_tester_destroy(dd_tester_t **self_p) {
   assert(self_p);
   dd_tester_t *self = *self_p;
   if (!self) return;
-  if (self->timer) dd_loop_timer_cancel(s_loop(self), self->timer);
+  dd_loop_deadline_set(s_loop(self), &self->timer, DD_NEVER, s_on_timer, self);
   if (self->listener > 0) dd_canmux_unlisten(self->mux, self->listener);
   dd_isotp_link_destroy(&self->link);
   dd_uds_client_destroy(&self->uds);

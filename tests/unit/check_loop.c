@@ -140,6 +140,33 @@ START_TEST(test_timer_made_in_handler_waits_a_pass) {
 }
 END_TEST
 
+START_TEST(test_deadline_follows_a_moving_target) {
+  s_reset();
+  dd_clock_t clk;
+  dd_clock_init_manual(&clk, 100);
+  dd_loop_t *loop = dd_loop_new(&clk);
+  dd_loop_deadline_t d = {0};
+  dd_loop_deadline_set(loop, &d, 500, s_record, (void *)1);
+  int first = d.id;
+  ck_assert_int_gt(first, 0);
+  dd_loop_deadline_set(loop, &d, 500, s_record, (void *)1); /* unchanged: same timer */
+  ck_assert_int_eq(d.id, first);
+  dd_loop_deadline_set(loop, &d, 300, s_record, (void *)1); /* moved earlier */
+  ck_assert_uint_eq(dd_loop_next_deadline(loop), 300);
+  dd_loop_deadline_set(loop, &d, 50, s_record, (void *)1); /* past: clamped to now */
+  ck_assert_uint_eq(dd_loop_next_deadline(loop), 100);
+  dd_loop_step(loop, 0);
+  ck_assert_int_eq(s_log.n, 1);
+  ck_assert_uint_eq(dd_loop_next_deadline(loop), DD_NEVER); /* one timer only, now fired */
+  dd_loop_deadline_set(loop, &d, 900, s_record, (void *)1); /* fired: armed again */
+  ck_assert_uint_eq(dd_loop_next_deadline(loop), 900);
+  dd_loop_deadline_set(loop, &d, DD_NEVER, s_record, (void *)1);
+  ck_assert_uint_eq(dd_loop_next_deadline(loop), DD_NEVER);
+  ck_assert_int_eq(d.id, 0);
+  dd_loop_destroy(&loop);
+}
+END_TEST
+
 static int s_stop_with(dd_loop_t *loop, int id, void *arg) { return s_tag_of(arg); }
 
 START_TEST(test_handler_error_stops_run) {
@@ -239,6 +266,7 @@ int main(void) {
   tcase_add_test(tc, test_periodic_grid_does_not_drift);
   tcase_add_test(tc, test_cancel_and_move);
   tcase_add_test(tc, test_timer_made_in_handler_waits_a_pass);
+  tcase_add_test(tc, test_deadline_follows_a_moving_target);
   tcase_add_test(tc, test_handler_error_stops_run);
   suite_add_tcase(s, tc);
   TCase *io = tcase_create("io");
