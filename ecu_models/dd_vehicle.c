@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dd_dtc_code.h"
 #include "dd_err.h"
@@ -1876,6 +1877,15 @@ const dd_vehicle_ecu_t *dd_vehicle_ecu(const dd_vehicle_t *self, const char *nam
   assert(self && name);
   for (size_t i = 0; i < self->n_ecus; i++)
     if (strcmp(self->ecus[i].name, name) == 0) return &self->ecus[i];
+  return NULL;
+}
+
+const dd_vehicle_ecu_t *dd_vehicle_ecu_find(const dd_vehicle_t *self, const char *key) {
+  assert(self && key);
+  for (size_t i = 0; i < self->n_ecus; i++)
+    if (strcasecmp(self->ecus[i].name, key) == 0) return &self->ecus[i];
+  for (int r = 0; r <= (int)DD_ECU_OTHER; r++)
+    if (strcasecmp(s_roles[r], key) == 0) return dd_vehicle_ecu_by_role(self, (dd_ecu_role_t)r);
   return NULL;
 }
 

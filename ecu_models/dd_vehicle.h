@@ -156,6 +156,9 @@ void dd_vehicle_destroy(dd_vehicle_t **self_p);
 
 /* The ECU called name, or NULL. */
 const dd_vehicle_ecu_t *dd_vehicle_ecu(const dd_vehicle_t *self, const char *name);
+/* The ECU a scenario or a command names: by name (any case), else the first with that role
+ * ("engine", "abs", ...), or NULL. */
+const dd_vehicle_ecu_t *dd_vehicle_ecu_find(const dd_vehicle_t *self, const char *key);
 /* The first ECU with the role, or NULL. */
 const dd_vehicle_ecu_t *dd_vehicle_ecu_by_role(const dd_vehicle_t *self, dd_ecu_role_t role);
 /* The DID of an ECU, or NULL. */

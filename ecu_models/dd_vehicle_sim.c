@@ -46,9 +46,11 @@ static int s_on_state(dd_loop_t *loop, int id, void *arg) {
   return 0;
 }
 
+/* The ECU named (or with the role named) by a command. */
 static dd_ecu_t *s_find(dd_vehicle_sim_t *self, const char *name) {
-  for (size_t i = 0; i < self->n; i++)
-    if (name && !strcasecmp(dd_ecu_name(self->ecu[i]), name)) return self->ecu[i];
+  const dd_vehicle_ecu_t *e = name ? dd_vehicle_ecu_find(self->vehicle, name) : NULL;
+  for (size_t i = 0; e && i < self->n; i++)
+    if (!strcasecmp(dd_ecu_name(self->ecu[i]), e->name)) return self->ecu[i];
   return NULL;
 }
 

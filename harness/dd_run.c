@@ -80,6 +80,7 @@ typedef struct {
   char ep[DD_SC_P_COUNT][300]; /* servers' own endpoints (ipc) */
   char udp_addr[64];          /* the service device's UDP address */
   const char *vehicle_path;   /* vehicle file in use */
+  dd_vehicle_t *veh;          /* it, loaded: ECU names to request ids */
   char default_vehicle[PATH_MAX]; /* used when the scenario names none */
   const char *terminal_proc0; /* process name of the first terminal */
   const char *cut_ecu;        /* armed power cut during a flash: the ECU */
@@ -494,6 +495,25 @@ static json_t *s_u32_array(const uint32_t *v, size_t n) {
   return a;
 }
 
+/* The request id of the ECU a step names (the terminal addresses ECUs as the first device's
+ * scan reports them: by CAN request id); unknown names fail the run with the known ones. */
+static int s_ecu_id(s_run_t *r, const dd_sc_step_t *st, const char *name, uint32_t *id) {
+  if (!name) return 0;
+  const dd_vehicle_ecu_t *e = r->veh ? dd_vehicle_ecu_find(r->veh, name) : NULL;
+  if (e) {
+    *id = e->request_id;
+    return 0;
+  }
+  char known[256] = "";
+  for (size_t i = 0; r->veh && i < r->veh->n_ecus; i++) {
+    size_t n = strlen(known);
+    snprintf(known + n, sizeof known - n, "%s%s", n ? ", " : "", r->veh->ecus[i].name);
+  }
+  s_fail(r, "step %zu: ECU '%s' is not in the vehicle %s (its ECUs: %s)", st->index, name,
+         r->vehicle_path ? r->vehicle_path : "(none)", known[0] ? known : "none");
+  return DD_EINVAL;
+}
+
 static int s_exec_request(s_run_t *r, const dd_sc_step_t *st) {
   static const char *const kinds[DD_SC_REQ_COUNT] = {"live_pids", "dtcs", "dids",
                                                      "freeze_frame", "history", "vin_info"};
@@ -504,11 +524,16 @@ static int s_exec_request(s_run_t *r, const dd_sc_step_t *st) {
   json_object_set_new(a, q->kind == DD_SC_REQ_DIDS ? "dids" : "pids", s_u32_array(q->items, q->n_items));
   if (q->rate_hz > 0) json_object_set_new(a, "rate_hz", json_real(q->rate_hz));
   if (q->count) json_object_set_new(a, "count", json_integer(q->count));
-  if (q->ecu_id) json_object_set_new(a, "ecu_id", json_integer(q->ecu_id));
-  if (q->ecu) json_object_set_new(a, "ecu", json_string(q->ecu));
+  uint32_t ecu_id = q->ecu_id;
+  int rc = s_ecu_id(r, st, q->ecu, &ecu_id);
+  if (rc < 0) {
+    json_decref(a);
+    return rc;
+  }
+  if (ecu_id) json_object_set_new(a, "ecu_id", json_integer(ecu_id));
   char *t = json_dumps(a, JSON_COMPACT);
   json_decref(a);
-  int rc = t ? s_cmd(r, s_terminal_proc(r, q->terminal, tb, sizeof tb), "request", t, st->index) : DD_ENOMEM;
+  rc = t ? s_cmd(r, s_terminal_proc(r, q->terminal, tb, sizeof tb), "request", t, st->index) : DD_ENOMEM;
   free(t);
   return rc;
 }
@@ -518,8 +543,13 @@ static int s_exec_control(s_run_t *r, const dd_sc_step_t *st) {
   char tb[80];
   json_t *a = json_object();
   json_object_set_new(a, "action", json_string(dd_sc_control_name(c->action)));
-  if (c->ecu_id) json_object_set_new(a, "ecu_id", json_integer(c->ecu_id));
-  if (c->ecu) json_object_set_new(a, "ecu", json_string(c->ecu));
+  uint32_t ecu_id = c->ecu_id;
+  int rc = s_ecu_id(r, st, c->ecu, &ecu_id);
+  if (rc < 0) {
+    json_decref(a);
+    return rc;
+  }
+  if (ecu_id) json_object_set_new(a, "ecu_id", json_integer(ecu_id));
   json_object_set_new(a, "ids", s_u32_array(c->ids, c->n_ids));
   if (c->rate_hz > 0) json_object_set_new(a, "rate_hz", json_real(c->rate_hz));
   if (c->n_args) {
@@ -531,7 +561,7 @@ static int s_exec_control(s_run_t *r, const dd_sc_step_t *st) {
   if (c->package) json_object_set_new(a, "package_id", json_string(c->package));
   char *t = json_dumps(a, JSON_COMPACT);
   json_decref(a);
-  int rc = t ? s_cmd(r, s_terminal_proc(r, c->terminal, tb, sizeof tb), "control", t, st->index) : DD_ENOMEM;
+  rc = t ? s_cmd(r, s_terminal_proc(r, c->terminal, tb, sizeof tb), "control", t, st->index) : DD_ENOMEM;
   free(t);
   return rc;
 }
@@ -541,7 +571,16 @@ static int s_exec_program(s_run_t *r, const dd_sc_step_t *st) {
   static const char *const tamper[] = {"none", "none", "signature"};
   json_t *a = json_object();
   json_object_set_new(a, "image", json_string(p->image_path ? p->image_path : p->image));
-  if (p->target) json_object_set_new(a, "ecu_name", json_string(p->target));
+  if (p->target) {
+    /* The package names the ECU as the vehicle does ("engine" is the role of "ECM"). */
+    const dd_vehicle_ecu_t *e = r->veh ? dd_vehicle_ecu_find(r->veh, p->target) : NULL;
+    uint32_t id = 0;
+    if (!e && s_ecu_id(r, st, p->target, &id) < 0) {
+      json_decref(a);
+      return DD_EINVAL;
+    }
+    json_object_set_new(a, "ecu_name", json_string(e->name));
+  }
   if (p->version) json_object_set_new(a, "version", json_string(p->version));
   if (p->package) json_object_set_new(a, "package_id", json_string(p->package));
   json_object_set_new(a, "tamper", json_string(tamper[p->signature]));
@@ -742,6 +781,9 @@ static void s_plan(s_run_t *r) {
   if (!r->vehicle_path && r->present[DD_SC_P_FIRST_DEVICE])
     r->vehicle_path = r->default_vehicle;
   r->present[DD_SC_P_ECUS] = r->vehicle_path && sc->parties[DD_SC_P_ECUS].mode == DD_SC_SIM;
+  char verr[256];
+  if (r->vehicle_path && dd_vehicle_load(r->vehicle_path, &r->veh, verr, sizeof verr) < 0)
+    dd_warn("%s: ECU names in steps cannot be resolved: %s", r->sc->name, verr);
   r->present[DD_SC_P_BUS] = (r->present[DD_SC_P_ECUS] || r->present[DD_SC_P_FIRST_DEVICE]) &&
                             sc->bus.kind == DD_SC_BUS_VIRTUAL;
   for (int p = 0; p < DD_SC_P_COUNT; p++)
@@ -1306,6 +1348,7 @@ int dd_run_scenario(const dd_scenario_t *sc, const dd_run_opts_t *opts, dd_run_r
 out:
   dd_rig_destroy(&r->rig);
   dd_expect_destroy(&r->ex);
+  dd_vehicle_destroy(&r->veh);
   if (r->short_dir[0]) unlink(r->short_dir);
   for (int i = 0; i < r->n_procs; i++)
     for (int k = 0; k < r->procs[i].argc; k++) free(r->procs[i].argv[k]);
