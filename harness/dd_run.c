@@ -2,6 +2,7 @@
  * expectations from the collected events, stop everything and write the verdict files. */
 #include "dd_run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -82,6 +83,7 @@ typedef struct {
   const char *vehicle_path;   /* vehicle file in use */
   dd_vehicle_t *veh;          /* it, loaded: ECU names to request ids */
   char default_vehicle[PATH_MAX]; /* used when the scenario names none */
+  char inline_vehicle[PATH_MAX];  /* an inline vehicle, written into the run folder */
   const char *terminal_proc0; /* process name of the first terminal */
   const char *cut_ecu;        /* armed power cut during a flash: the ECU */
   double cut_pct;             /* ... at this progress */
@@ -613,6 +615,7 @@ static void s_exec_step(s_run_t *r, size_t i) {
   case DD_SC_ACT_TERMINAL: s_exec_request(r, st); break;
   case DD_SC_ACT_CONTROL: s_exec_control(r, st); break;
   case DD_SC_ACT_PROGRAM: s_exec_program(r, st); break;
+  case DD_SC_ACT_DIAGNOSE: s_cmd(r, "first_device", "diagnose", "{}", st->index); break;
   case DD_SC_ACT_MARK: {
     dd_field_t m[] = {DD_S("name", st->mark), DD_I("step", (int64_t)st->index)};
     s_emit(r, "scenario.mark", m, 2);
@@ -778,6 +781,14 @@ static void s_plan(s_run_t *r) {
   snprintf(r->default_vehicle, sizeof r->default_vehicle,
            "%s/ecu_models/vehicles/corvan_meridian_2019.yaml", s_source_dir());
   r->vehicle_path = sc->vehicle_path ? sc->vehicle_path : sc->vehicle;
+  if (sc->vehicle_inline) {
+    snprintf(r->inline_vehicle, sizeof r->inline_vehicle, "%s/vehicle.yaml", r->opts->run_dir);
+    FILE *f = fopen(r->inline_vehicle, "w");
+    bool ok = f && fputs(sc->vehicle_inline, f) >= 0;
+    if (f && fclose(f) != 0) ok = false;
+    if (ok) r->vehicle_path = r->inline_vehicle;
+    else s_fail(r, "cannot write the inline vehicle to %s: %s", r->inline_vehicle, strerror(errno));
+  }
   if (!r->vehicle_path && r->present[DD_SC_P_FIRST_DEVICE])
     r->vehicle_path = r->default_vehicle;
   r->present[DD_SC_P_ECUS] = r->vehicle_path && sc->parties[DD_SC_P_ECUS].mode == DD_SC_SIM;
@@ -1226,12 +1237,35 @@ static void s_write_junit(s_run_t *r, const char *path) {
 
 /* ---- the run ----------------------------------------------------------------------------- */
 
+/* A run folder used again starts clean: files of an earlier run would mix with this one's
+ * (the timeline is appended to while processes start). The first device's diagnosis history
+ * stays: the device keeps it across runs. */
+static void s_clear_outputs(const char *dir) {
+  static const char *const files[] = {"timeline.jsonl", "summary.txt", "junit.xml", "can.log",
+                                      "can.pcap", "timeline.png", "result.json"};
+  char path[PATH_MAX + 64];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    unlink(path);
+  }
+  snprintf(path, sizeof path, "%s/logs", dir);
+  DIR *d = opendir(path);
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (e->d_name[0] != '.') {
+      snprintf(path, sizeof path, "%s/logs/%s", dir, e->d_name);
+      unlink(path);
+    }
+  if (d) closedir(d);
+}
+
 static int s_open_rig(s_run_t *r) {
   int rc = s_mkdir_p(r->opts->run_dir);
   if (rc < 0) {
     dd_error("cannot create the run folder %s: %s", r->opts->run_dir, strerror(-rc));
     return rc;
   }
+  s_clear_outputs(r->opts->run_dir);
   char real[PATH_MAX];
   if (!realpath(r->opts->run_dir, real)) return -errno;
   const char *dir = real;

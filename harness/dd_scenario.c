@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <libfyaml.h>
 #include <math.h>
@@ -16,6 +17,7 @@
 
 #include "dd_duration.h"
 #include "dd_err.h"
+#include "dd_vehicle.h"
 
 #define S_N(a) (sizeof(a) / sizeof((a)[0]))
 /* A node weighs 1, plus 1 per 8 bytes of scalar text; aliases count again each time. */
@@ -264,6 +266,8 @@ typedef struct {
   size_t n_params;             /* how many */
   const char **step_names;     /* names given to timeline steps (for {step: NAME}) */
   size_t n_step_names;         /* how many */
+  const char *text;            /* the file's text */
+  size_t len;                  /* its length */
   char path[400];              /* document path of the node being read */
   size_t plen;                 /* its length */
 } s_ctx_t;
@@ -1455,7 +1459,7 @@ static const struct {
 } s_links[DD_SC_L_COUNT] = {
     [DD_SC_L_DIRECT] = {"direct", DD_SC_LINK_UDP, "first_device", "service"},
     [DD_SC_L_RELAY] = {"relay", DD_SC_LINK_ZMQ, "first_device", "relay"},
-    [DD_SC_L_RELAY_SERVICE] = {"relay_service", DD_SC_LINK_ZMQ, "relay", "service"},
+    [DD_SC_L_RELAY_SERVICE] = {"relay_service", DD_SC_LINK_ZMQ, "service", "relay"},
     [DD_SC_L_SERVICE] = {"service", DD_SC_LINK_ZMQ, "first_device", "service"},
     [DD_SC_L_IM] = {"im", DD_SC_LINK_ZMQ, "first_device", "terminal"},
     [DD_SC_L_CLOUD] = {"cloud", DD_SC_LINK_ZMQ, "first_device", "cloud"},
@@ -1464,7 +1468,8 @@ static const struct {
 };
 
 static const char *const s_action_names[DD_SC_ACT_COUNT] = {
-    "link", "ecu", "kill", "restart", "session", "terminal", "control", "program", "mark", "stop"};
+    "link", "ecu", "kill", "restart", "session", "terminal", "control", "program", "diagnose",
+    "mark", "stop"};
 static const char *const s_fault_names[DD_SC_FAULT_COUNT] = {
     "set_dtc", "clear_dtc", "delay", "drop", "force_nrc", "pending_forever", "power_cycle",
     "power_cut_during_flash", "speed", "clear"};
@@ -3068,6 +3073,63 @@ static bool s_has_ext(const char *p, const char *const *exts, size_t n) {
 }
 
 /* A file the scenario refers to: must exist unless file checks are off. */
+/* vehicle: written inline (a mapping in the vehicle-file format, docs/VEHICLES.md). Its text is
+ * cut out of the scenario with every other line and column blanked, so the vehicle loader's
+ * messages point into the scenario file itself. ${params} are not substituted inside. */
+static void s_inline_vehicle(s_ctx_t *c, const s_node_t *root, const s_node_t *v) {
+  int end = INT_MAX; /* the next top-level key after the vehicle starts below it */
+  for (size_t i = 0; i < root->n; i++)
+    if (root->kids[i]->line > v->line && root->kids[i]->line < end) end = root->kids[i]->line;
+  char *buf = s_alloc(c->a, c->len + 1);
+  if (!buf) {
+    c->oom = true;
+    return;
+  }
+  size_t o = 0;
+  int line = 1, col = 1;
+  for (size_t i = 0; i < c->len; i++) {
+    char ch = c->text[i];
+    bool keep = line > v->line || (line == v->line && col >= v->col);
+    if (ch == '\n') buf[o++] = '\n';
+    else if (keep && line < end) buf[o++] = ch;
+    else if (line == v->line && line < end) buf[o++] = ' '; /* keep the columns */
+    if (ch == '\n') {
+      line++;
+      col = 1;
+    } else {
+      col++;
+    }
+  }
+  buf[o] = 0;
+  c->sc->vehicle_inline = buf;
+  char err[1024];
+  dd_vehicle_t *veh = NULL;
+  if (dd_vehicle_load_string(buf, o, c->file, &veh, err, sizeof err) == 0) {
+    dd_vehicle_destroy(&veh);
+    return;
+  }
+  /* one diagnostic per "FILE:LINE:COL: message" line of the loader */
+  size_t flen = strlen(c->file);
+  for (char *p = err; p && *p;) {
+    char *nl = strchr(p, '\n');
+    if (nl) *nl = 0;
+    int l = v->line, k = v->col;
+    const char *msg = p;
+    if (!strncmp(p, c->file, flen) && p[flen] == ':') {
+      char *q = p + flen + 1, *e1 = NULL, *e2 = NULL;
+      long ll = strtol(q, &e1, 10);
+      long kk = e1 && *e1 == ':' ? strtol(e1 + 1, &e2, 10) : 0;
+      if (e2 && *e2 == ':' && ll > 0 && kk > 0 && ll < INT_MAX && kk < INT_MAX) {
+        l = (int)ll;
+        k = (int)kk;
+        msg = e2 + 1 + (e2[1] == ' ');
+      }
+    }
+    if (*msg) s_errat(c, l, k, "vehicle: %s", msg);
+    p = nl ? nl + 1 : NULL;
+  }
+}
+
 static const char *s_file_ref(s_ctx_t *c, const s_node_t *n, const char *path, const char *what) {
   const char *r = s_resolve(c, path);
   if (!r && c->check_files) {
@@ -3185,6 +3247,12 @@ static void s_step(s_ctx_t *c, const s_node_t *m, size_t idx, dd_sc_step_t *st) 
   case DD_SC_ACT_CONTROL: s_control_action(c, v, st); break;
   case DD_SC_ACT_PROGRAM: s_program_action(c, v, st); break;
   case DD_SC_ACT_MARK: s_get_name(c, v, "mark name", &st->mark); break;
+  case DD_SC_ACT_DIAGNOSE: {
+    dd_sc_value_t sv;
+    if (!s_scalar(c, v, &sv) || !sv.is_bool || !sv.b)
+      s_err(c, v, "write diagnose: true (the owner starts the local diagnosis, S101-S104)");
+    break;
+  }
   case DD_SC_ACT_STOP: {
     dd_sc_value_t sv;
     st->stop_reason = "scenario stop";
@@ -3772,7 +3840,9 @@ static void s_build(s_ctx_t *c, const s_node_t *root) {
                                  (strlen(sc->currency) != 3 || !isupper((unsigned char)sc->currency[0]) ||
                                   !isupper((unsigned char)sc->currency[1]) || !isupper((unsigned char)sc->currency[2])))
                                  s_err(c, n_, "\"%s\" is not an ISO 4217 currency code (three capitals, e.g. CNY)", sc->currency));
-  S_OPT(c, root, "vehicle", if (s_get_str(c, n_, &sc->vehicle)) {
+  const s_node_t *vn = s_get(root, "vehicle");
+  if (vn && vn->type == S_MAP) s_inline_vehicle(c, root, vn);
+  else S_OPT(c, root, "vehicle", if (s_get_str(c, n_, &sc->vehicle)) {
     static const char *const exts[] = {".yaml", ".yml"};
     if (!s_has_ext(sc->vehicle, exts, 2)) s_err(c, n_, "a vehicle file is YAML (.yaml), e.g. ecu_models/vehicles/sedan-2019.yaml");
     else sc->vehicle_path = s_file_ref(c, n_, sc->vehicle, "vehicle file");
@@ -4005,7 +4075,7 @@ static int s_load(const char *file, const char *text, size_t len, const dd_scena
   *out = NULL;
   dd_sc_diags_t *diags = diags_in ? diags_in : dd_sc_diags_new();
   if (!diags) return DD_ENOMEM;
-  s_ctx_t c = {.diags = diags, .diag_base = diags->n, .file = file};
+  s_ctx_t c = {.diags = diags, .diag_base = diags->n, .file = file, .text = text, .len = len};
   c.check_files = !(opts && opts->no_file_checks);
   /* The repository root: given, else $DD_SOURCE_DIR, else the source tree this was built from. */
   c.root = opts && opts->root ? opts->root : getenv("DD_SOURCE_DIR");

@@ -285,6 +285,7 @@ typedef enum {
   DD_SC_ACT_TERMINAL, /* the terminal asks for vehicle data: S41 */
   DD_SC_ACT_CONTROL,  /* the terminal sends a control signal: S5 */
   DD_SC_ACT_PROGRAM,  /* the second device makes programming data: S401 */
+  DD_SC_ACT_DIAGNOSE, /* the owner runs the local diagnosis: S101-S104 */
   DD_SC_ACT_MARK,     /* write a scenario.mark event */
   DD_SC_ACT_STOP,     /* end the run */
   DD_SC_ACT_COUNT
@@ -513,6 +514,8 @@ typedef struct {
   size_t n_variant;            /* how many (0: no matrix) */
   const char *vehicle;         /* vehicle file as written, NULL: the orchestrator's default */
   const char *vehicle_path;    /* resolved path (NULL when not found and checks are off) */
+  const char *vehicle_inline;  /* an inline vehicle: YAML text (lines and columns as in the
+                                  scenario file, the rest blank), NULL: a file or the default */
   dd_sc_party_t parties[DD_SC_P_COUNT]; /* every party, declared or default */
   dd_sc_bus_t bus;             /* the CAN bus */
   dd_sc_ecus_t ecus;           /* which ECUs are real */

@@ -226,6 +226,16 @@ int dd_cloud_add_vehicle(dd_cloud_t *self, const dd_vehicle_t *v) {
     o->response_can_id = e->response_id;
     o->extended_ids = e->extended;
     o->can_fd = e->fd;
+    o->ext_addressing = e->ext_addressing;
+    o->ecu_address = e->ecu_address;
+    o->tester_address = e->tester_address;
+    o->functional_address = e->functional_address;
+    for (size_t k = 0; k < e->n_dtcs && o->n_dtc_texts < DD_CLOUD_MAX_DTC_TEXTS; k++) {
+      if (!e->dtcs[k].description[0]) continue;
+      dd_cloud_dtc_text_t *t = &o->dtc_texts[o->n_dtc_texts++];
+      t->dtc = e->dtcs[k].dtc;
+      S_COPY(t->text, e->dtcs[k].description);
+    }
   }
   self->n_vehicles++;
   return 0;

@@ -65,12 +65,25 @@ typedef struct {
 
 /* ---- registry (S102-S103) ------------------------------------------------------------------ */
 
+#define DD_CLOUD_MAX_DTC_TEXTS 32 /* manufacturer DTC descriptions kept per ECU */
+
+typedef struct {
+  uint32_t dtc;   /* 3-byte DTC (ISO 14229-1 D.1) */
+  char text[96];  /* its description */
+} dd_cloud_dtc_text_t;
+
 typedef struct {
   char name[32];            /* ECU short name */
   uint32_t request_can_id;  /* physical request id */
   uint32_t response_can_id; /* response id */
   bool extended_ids;        /* 29-bit ids */
   bool can_fd;              /* CAN FD */
+  bool ext_addressing;      /* ISO 15765-2 extended addressing */
+  uint8_t ecu_address;      /* ... N_TA of requests */
+  uint8_t tester_address;   /* ... N_TA of responses */
+  uint8_t functional_address; /* ... N_TA of functional requests */
+  dd_cloud_dtc_text_t dtc_texts[DD_CLOUD_MAX_DTC_TEXTS]; /* DTC descriptions (S104) */
+  size_t n_dtc_texts;                                    /* entries of dtc_texts */
 } dd_cloud_ecu_t;
 
 typedef struct {

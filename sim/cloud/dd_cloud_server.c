@@ -105,6 +105,8 @@ static void s_on_vin_query(dd_cloud_server_t *self, const char *party, const Duo
   Duodiag__VinInfo vi = DUODIAG__VIN_INFO__INIT;
   Duodiag__EcuInfo ecus[DD_VEHICLE_MAX_ECUS];
   Duodiag__EcuInfo *ptrs[DD_VEHICLE_MAX_ECUS];
+  Duodiag__DtcText texts[DD_VEHICLE_MAX_ECUS][DD_CLOUD_MAX_DTC_TEXTS];
+  Duodiag__DtcText *tptrs[DD_VEHICLE_MAX_ECUS][DD_CLOUD_MAX_DTC_TEXTS];
   vi.vin = q->vin;
   if (v) {
     vi.found = true;
@@ -121,6 +123,18 @@ static void s_on_vin_query(dd_cloud_server_t *self, const char *party, const Duo
       ecus[i].response_can_id = v->ecus[i].response_can_id;
       ecus[i].extended_ids = v->ecus[i].extended_ids;
       ecus[i].can_fd = v->ecus[i].can_fd;
+      ecus[i].extended_addressing = v->ecus[i].ext_addressing;
+      ecus[i].ecu_address = v->ecus[i].ecu_address;
+      ecus[i].tester_address = v->ecus[i].tester_address;
+      ecus[i].functional_address = v->ecus[i].functional_address;
+      for (size_t k = 0; k < v->ecus[i].n_dtc_texts; k++) {
+        duodiag__dtc_text__init(&texts[i][k]);
+        texts[i][k].dtc = v->ecus[i].dtc_texts[k].dtc;
+        texts[i][k].text = (char *)v->ecus[i].dtc_texts[k].text;
+        tptrs[i][k] = &texts[i][k];
+      }
+      ecus[i].n_dtc_texts = v->ecus[i].n_dtc_texts;
+      ecus[i].dtc_texts = tptrs[i];
       ptrs[i] = &ecus[i];
     }
     vi.n_ecus = v->n_ecus;

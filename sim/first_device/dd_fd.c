@@ -184,10 +184,23 @@ static void s_rec_push(dd_fd_t *self, s_rec_t *r, const uint8_t *payload, size_t
                    DD_S("why", dd_strerror(rc)), DD_END);
 }
 
+/* The registry's description of a DTC of ECU idx (S103-S104), or NULL. */
+static const char *s_dtc_text(void *arg, size_t idx, uint32_t dtc) {
+  dd_fd_t *self = arg;
+  const Duodiag__VinInfo *vi = self->vin_info;
+  uint32_t req = dd_fd_vehicle_req_id(self->veh, idx);
+  for (size_t i = 0; vi && i < vi->n_ecus; i++) {
+    if (vi->ecus[i]->request_can_id != req) continue;
+    for (size_t k = 0; k < vi->ecus[i]->n_dtc_texts; k++)
+      if (vi->ecus[i]->dtc_texts[k]->dtc == dtc && vi->ecus[i]->dtc_texts[k]->text[0])
+        return vi->ecus[i]->dtc_texts[k]->text;
+  }
+  return NULL;
+}
+
 /* Decoded values of a response into a record. */
-static void s_decode(dd_fd_t *self, s_rec_t *r, int kind, const uint8_t *resp, size_t len,
-                     uint16_t did) {
-  (void)self;
+static void s_decode(dd_fd_t *self, s_rec_t *r, int kind, size_t ecu, const uint8_t *resp,
+                     size_t len, uint16_t did) {
   char hex[96];
   if (kind == DUODIAG__VEHICLE_DATA_REQUEST__KIND__DTCS) {
     dd_uds_dtc_rec_t recs[S_MAX_VALUES];
@@ -198,7 +211,8 @@ static void s_decode(dd_fd_t *self, s_rec_t *r, int kind, const uint8_t *resp, s
       for (size_t k = 0; k < n; k++) {
         char code[DD_DTC_TEXT3_SIZE];
         dd_dtc_code_format3(recs[k].dtc, code);
-        const char *d = dd_dtc_code_description((uint16_t)(recs[k].dtc >> 8));
+        const char *d = s_dtc_text(self, ecu, recs[k].dtc);
+        if (!d) d = dd_dtc_code_description((uint16_t)(recs[k].dtc >> 8));
         char text[96];
         snprintf(text, sizeof text, "status 0x%02X%s%s", recs[k].status, d ? ": " : "",
                  d ? d : "");
@@ -239,7 +253,7 @@ static void s_on_read(int status, uint8_t nrc, const uint8_t *resp, size_t len, 
   s_rec_t r;
   s_rec_init(&r, rd->request_id, dd_fd_vehicle_req_id(self->veh, rd->ecu), s_now(self));
   if (status == 0) {
-    s_decode(self, &r, rd->kind, resp, len, rd->did);
+    s_decode(self, &r, rd->kind, rd->ecu, resp, len, rd->did);
   } else {
     char text[96];
     snprintf(text, sizeof text, "%s", status == DD_EUDS_NRC ? "negative response"
@@ -1036,14 +1050,18 @@ static void s_on_vin_info(dd_fd_t *self, const Duodiag__VinInfo *vi) {
                  DD_S("make", vi->make), DD_S("model", vi->model),
                  DD_I("model_year", vi->model_year), DD_S("engine", vi->engine),
                  DD_S("chassis_number", vi->chassis_number), DD_I("ecus", vi->n_ecus), DD_END);
+  dd_fd_vehicle_set_describe(self->veh, s_dtc_text, self);
   if (vi->found && vi->n_ecus) {
     /* S103: the vehicle's ECUs as the registry knows them; the engine ECU first */
     dd_fd_vehicle_clear(self->veh);
     for (size_t i = 0; i < vi->n_ecus; i++) {
       const Duodiag__EcuInfo *e = vi->ecus[i];
       uint32_t func = e->extended_ids ? DD_OBD_FUNC_ID_29 : DD_OBD_FUNC_ID_11;
-      int rc = dd_fd_vehicle_add(self->veh, e->name, e->request_can_id, e->response_can_id, func,
-                                 e->extended_ids, e->can_fd);
+      dd_fd_ext_addr_t ea = {(uint8_t)e->ecu_address, (uint8_t)e->tester_address,
+                             (uint8_t)e->functional_address};
+      int rc = dd_fd_vehicle_add_ext(self->veh, e->name, e->request_can_id, e->response_can_id,
+                                     func, e->extended_ids, e->can_fd,
+                                     e->extended_addressing ? &ea : NULL);
       if (rc < 0) dd_warn("ECU %s: %s", e->name, dd_strerror(rc));
     }
   }
@@ -1135,6 +1153,16 @@ static int s_on_command(dd_proc_t *proc, const dd_proc_command_t *cmd, char **re
     self->started = true;
     if (self->identified) s_begin_session(self);
     else s_identify(self);
+  } else if (!strcmp(cmd->key, "diagnose")) {
+    /* S101-S104 only: the owner wants the local diagnosis, no remote terminal (yet) */
+    if (self->identifying) {
+      rc = DD_EBUSY;
+    } else if (self->identified) {
+      self->identifying = true; /* the vehicle is known: a new scan, e.g. after a repair */
+      dd_fd_vehicle_scan(self->veh, s_on_scan, self);
+    } else {
+      s_identify(self);
+    }
   } else if (!strcmp(cmd->key, "owner")) {
     json_t *v;
     if ((v = json_object_get(args, "fee_limit")) && json_is_integer(v))

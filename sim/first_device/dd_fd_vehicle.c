@@ -59,6 +59,9 @@ struct dd_fd_vehicle {
   size_t scan_idx;            /* ECU being read */
   json_t *scan;               /* result being built */
   size_t scan_dtcs;           /* DTCs found */
+  size_t scan_failed;         /* ECUs that did not answer the DTC read */
+  dd_fd_describe_fn describe; /* manufacturer's DTC texts (NULL: generic table only) */
+  void *describe_arg;         /* its argument */
 };
 
 static dd_events_t *s_ev(dd_fd_vehicle_t *self) { return dd_proc_events(self->proc); }
@@ -131,6 +134,12 @@ void dd_fd_vehicle_destroy(dd_fd_vehicle_t **self_p) {
 
 int dd_fd_vehicle_add(dd_fd_vehicle_t *self, const char *name, uint32_t req_id, uint32_t resp_id,
                       uint32_t func_id, bool ext, bool fd) {
+  return dd_fd_vehicle_add_ext(self, name, req_id, resp_id, func_id, ext, fd, NULL);
+}
+
+int dd_fd_vehicle_add_ext(dd_fd_vehicle_t *self, const char *name, uint32_t req_id,
+                          uint32_t resp_id, uint32_t func_id, bool ext, bool fd,
+                          const dd_fd_ext_addr_t *ea) {
   if (self->n_ecus >= DD_FD_MAX_ECUS) return DD_ENOSPC;
   s_ecu_t *e = calloc(1, sizeof *e);
   if (!e) return DD_ENOMEM;
@@ -151,6 +160,13 @@ int dd_fd_vehicle_add(dd_fd_vehicle_t *self, const char *name, uint32_t req_id, 
   ic.tx_padding = true;
   ic.pad_byte = 0xCC;
   ic.rx_max = 4095;
+  if (ea) {
+    /* ISO 15765-2:2016 10.3.4: N_TA first in every frame, ours the ECU's, its ours */
+    ic.addr = DD_ISOTP_ADDR_EXTENDED;
+    ic.tx_ext_addr = ea->ecu_address;
+    ic.rx_ext_addr = ea->tester_address;
+    ic.func_ext_addr = ea->functional_address;
+  }
   dd_uds_client_cfg_t uc;
   dd_uds_client_cfg_default(&uc);
   /* planted defect: a responsePending (ISO 14229-1:2013 annex A, 0x78) ends the wait at once */
@@ -325,14 +341,22 @@ static int s_id_retry(dd_loop_t *loop, int id, void *arg) {
   return 0;
 }
 
+/* S101: which VIN the device goes on with. When UDS and OBD-II agree, that one; when they
+ * differ and exactly one passes ISO 3779 validation, that one (the other read is corrupt);
+ * when both are valid and differ, neither can be trusted. */
 static void s_id_finish(dd_fd_vehicle_t *self) {
-  const char *vin = self->vin_uds[0] ? self->vin_uds : self->vin_obd;
-  bool agree = !self->vin_uds[0] || !self->vin_obd[0] || !strcmp(self->vin_uds, self->vin_obd);
   dd_vin_report_t rep;
-  bool valid = vin[0] && agree && dd_vin_validate(vin, DD_VIN_CHECK_AUTO, &rep) == 0;
-  if (!agree)
+  bool u_ok = self->vin_uds[0] && dd_vin_validate(self->vin_uds, DD_VIN_CHECK_AUTO, &rep) == 0;
+  bool o_ok = self->vin_obd[0] && dd_vin_validate(self->vin_obd, DD_VIN_CHECK_AUTO, &rep) == 0;
+  bool agree = !self->vin_uds[0] || !self->vin_obd[0] || !strcmp(self->vin_uds, self->vin_obd);
+  const char *vin = self->vin_uds[0] ? self->vin_uds : self->vin_obd;
+  bool valid = self->vin_uds[0] ? u_ok : o_ok;
+  if (!agree) {
+    if (!u_ok && o_ok) vin = self->vin_obd;
+    valid = u_ok != o_ok;
     dd_events_emit(s_ev(self), "fd.vin_mismatch", DD_S("uds", self->vin_uds),
-                   DD_S("obd", self->vin_obd), DD_END);
+                   DD_S("obd", self->vin_obd), DD_S("using", valid ? vin : ""), DD_END);
+  }
   dd_fd_vin_fn fn = self->vin_fn;
   self->vin_fn = NULL;
   if (fn) fn(valid ? vin : (vin[0] ? vin : ""), valid, self->vin_arg);
@@ -398,6 +422,11 @@ static void s_id_start(dd_fd_vehicle_t *self) {
   }
 }
 
+void dd_fd_vehicle_set_describe(dd_fd_vehicle_t *self, dd_fd_describe_fn fn, void *arg) {
+  self->describe = fn;
+  self->describe_arg = arg;
+}
+
 void dd_fd_vehicle_identify(dd_fd_vehicle_t *self, dd_fd_vin_fn fn, void *arg) {
   self->vin_fn = fn;
   self->vin_arg = arg;
@@ -424,7 +453,9 @@ static void s_on_dtcs(int status, uint8_t nrc, const uint8_t *resp, size_t len, 
     for (size_t k = 0; k < n; k++) {
       char text[DD_DTC_TEXT3_SIZE];
       dd_dtc_code_format3(recs[k].dtc, text);
-      const char *desc = dd_dtc_code_description((uint16_t)(recs[k].dtc >> 8));
+      /* the manufacturer's text first (its codes are its own), then SAE J2012's */
+      const char *desc = self->describe ? self->describe(self->describe_arg, idx, recs[k].dtc) : NULL;
+      if (!desc) desc = dd_dtc_code_description((uint16_t)(recs[k].dtc >> 8));
       if (!desc) desc = "";
       json_array_append_new(list, json_pack("{s:s, s:i, s:s}", "code", text, "status",
                                             (json_int_t)recs[k].status, "description", desc));
@@ -439,6 +470,12 @@ static void s_on_dtcs(int status, uint8_t nrc, const uint8_t *resp, size_t len, 
                                                           : dd_strerror(status ? status
                                                                                : DD_EPROTO)));
     json_object_set_new(ecu, "nrc", json_integer(status == DD_EUDS_NRC ? nrc : 0));
+    /* an ECU the diagnosis could not read is reported, never silently left out */
+    dd_events_emit(s_ev(self), "fd.ecu_error", DD_S("ecu", dd_fd_vehicle_name(self, idx)),
+                   DD_S("error", status == DD_EUDS_NRC ? "negative response"
+                                                       : dd_err_name(status ? status : DD_EPROTO)),
+                   DD_I("nrc", status == DD_EUDS_NRC ? nrc : 0), DD_END);
+    self->scan_failed++;
   }
   json_array_append_new(json_object_get(self->scan, "ecus"), ecu);
   self->scan_idx++;
@@ -454,7 +491,7 @@ static void s_scan_next(dd_fd_vehicle_t *self) {
   }
   json_object_set_new(self->scan, "dtcs", json_integer((json_int_t)self->scan_dtcs));
   dd_events_emit(s_ev(self), "fd.local_diagnosis", DD_I("ecus", self->n_ecus),
-                 DD_I("dtcs", self->scan_dtcs), DD_END);
+                 DD_I("dtcs", self->scan_dtcs), DD_I("failed", self->scan_failed), DD_END);
   json_t *scan = self->scan;
   self->scan = NULL;
   if (self->scan_fn) self->scan_fn(scan, self->scan_arg);
@@ -466,6 +503,7 @@ void dd_fd_vehicle_scan(dd_fd_vehicle_t *self, dd_fd_scan_fn fn, void *arg) {
   self->scan = json_pack("{s:[]}", "ecus");
   self->scan_fn = fn;
   self->scan_arg = arg;
+  self->scan_failed = 0;
   self->scan_idx = 0;
   self->scan_dtcs = 0;
   s_scan_next(self);

@@ -37,11 +37,26 @@ typedef struct dd_fd_vehicle dd_fd_vehicle_t;
 int dd_fd_vehicle_new(dd_proc_t *proc, const dd_fd_vehicle_cfg_t *cfg, dd_fd_vehicle_t **out);
 void dd_fd_vehicle_destroy(dd_fd_vehicle_t **self_p);
 
+/* Description of a DTC of ECU idx (the registry's text), or NULL for the generic table's. */
+typedef const char *(*dd_fd_describe_fn)(void *arg, size_t idx, uint32_t dtc);
+/* Where the scan (S104) gets the manufacturer's DTC descriptions from. */
+void dd_fd_vehicle_set_describe(dd_fd_vehicle_t *self, dd_fd_describe_fn fn, void *arg);
+
 /* Forget every ECU (and its pending requests: their callbacks are not called). */
 void dd_fd_vehicle_clear(dd_fd_vehicle_t *self);
 /* Add an ECU; returns its index or a negative code. func_id: functional request id. */
 int dd_fd_vehicle_add(dd_fd_vehicle_t *self, const char *name, uint32_t req_id, uint32_t resp_id,
                       uint32_t func_id, bool ext, bool fd);
+/* ISO 15765-2:2016 10.3.4 extended addressing of one ECU: N_TA bytes. */
+typedef struct {
+  uint8_t ecu_address;        /* N_TA of requests to the ECU */
+  uint8_t tester_address;     /* N_TA of its responses */
+  uint8_t functional_address; /* N_TA of functional requests */
+} dd_fd_ext_addr_t;
+/* The same for an ECU with extended addressing (ea NULL: normal addressing). */
+int dd_fd_vehicle_add_ext(dd_fd_vehicle_t *self, const char *name, uint32_t req_id,
+                          uint32_t resp_id, uint32_t func_id, bool ext, bool fd,
+                          const dd_fd_ext_addr_t *ea);
 size_t dd_fd_vehicle_count(const dd_fd_vehicle_t *self);
 const char *dd_fd_vehicle_name(const dd_fd_vehicle_t *self, size_t idx);
 uint32_t dd_fd_vehicle_req_id(const dd_fd_vehicle_t *self, size_t idx);

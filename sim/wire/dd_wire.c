@@ -168,6 +168,10 @@ static const s_rule_t s_rules[] = {
     {&duodiag__vin_info__descriptor, "vin", S_VIN, 0},
     {&duodiag__ecu_info__descriptor, "request_can_id", S_UMAX, S_CAN_ID_MAX},
     {&duodiag__ecu_info__descriptor, "response_can_id", S_UMAX, S_CAN_ID_MAX},
+    {&duodiag__dtc_text__descriptor, "dtc", S_UMAX, 0xFFFFFF},
+    {&duodiag__ecu_info__descriptor, "ecu_address", S_UMAX, 0xFF},
+    {&duodiag__ecu_info__descriptor, "tester_address", S_UMAX, 0xFF},
+    {&duodiag__ecu_info__descriptor, "functional_address", S_UMAX, 0xFF},
     /* terminals */
     {&duodiag__terminal_info__descriptor, "terminal_id", S_NONEMPTY, 0},
     {&duodiag__terminal_info__descriptor, "fee_minor", S_INONNEG, 0},

@@ -19,6 +19,8 @@ typedef struct {
   Duodiag__VinQuery vin_query;           /* S102 */
   Duodiag__EcuInfo ecu[2];               /* VinInfo.ecus */
   Duodiag__EcuInfo *ecu_p[2];            /* pointers to ecu */
+  Duodiag__DtcText dtc_text;             /* EcuInfo.dtc_texts */
+  Duodiag__DtcText *dtc_text_p[1];       /* pointers to dtc_text */
   Duodiag__VinInfo vin_info;             /* S103 */
   Duodiag__TerminalListRequest tlr;      /* S11 */
   Duodiag__TerminalInfo term[2];         /* TerminalList.terminals */
@@ -119,6 +121,16 @@ static bool s_build(s_fx_t *fx, Duodiag__Envelope__BodyCase which) {
       fx->ecu[i].response_can_id = 0x7E8u + (uint32_t)i;
       fx->ecu[i].extended_ids = 1;
       fx->ecu[i].can_fd = 1;
+      fx->ecu[i].extended_addressing = 1;
+      fx->ecu[i].ecu_address = 0x40;
+      fx->ecu[i].tester_address = 0xF1;
+      fx->ecu[i].functional_address = 0x33;
+      duodiag__dtc_text__init(&fx->dtc_text);
+      fx->dtc_text.dtc = 0xB1A513;
+      fx->dtc_text.text = "Rear courtesy lamp circuit open";
+      fx->dtc_text_p[0] = &fx->dtc_text;
+      fx->ecu[i].n_dtc_texts = 1;
+      fx->ecu[i].dtc_texts = fx->dtc_text_p;
       fx->ecu_p[i] = &fx->ecu[i];
     }
     fx->vin_info.found = 1;
