@@ -28,7 +28,7 @@ static void s_usage(FILE *to) {
   fprintf(to,
           "usage: duodiag run SCENARIO|DIR... [--out DIR] [-j N] [--shard K/N] [--tags EXPR]\n"
           "                   [--repeat N] [--seed S] [--defect NAME]... [--set NAME=VALUE]...\n"
-          "                   [--list] [--no-progress]\n"
+          "                   [--can IFACE [--can-configure]] [--list] [--no-progress]\n"
           "Runs scenarios (files, or folders searched for *.yaml): every matrix variant, each in\n"
           "its own run folder OUT/<name>[/<variant>][/repeat-N] with timeline.jsonl, logs/,\n"
           "can.log, can.pcap, junit.xml, summary.txt and a copy of the scenario.\n"
@@ -43,6 +43,11 @@ static void s_usage(FILE *to) {
           "  --defect NAME    plant a known defect in the first device (repeatable; see\n"
           "                   duodiag-first-device --help)\n"
           "  --set NAME=VALUE override a scenario param or pin a matrix axis (repeatable)\n"
+          "  --can IFACE      hardware in the loop: the CAN bus is the SocketCAN interface\n"
+          "                   IFACE (simulated ECUs and the first device join it) instead of\n"
+          "                   the virtual bus\n"
+          "  --can-configure  set IFACE's bit rates (the scenario's bus: bitrate/dbitrate)\n"
+          "                   through libsocketcan and start it (needs CAP_NET_ADMIN)\n"
           "  --list           print the runs that would be made, run nothing\n"
           "  --no-progress    no progress display\n"
           "Exit codes: 0 all passed, 1 any failed, 2 bad usage or an invalid scenario.\n");
@@ -70,7 +75,8 @@ static void s_loaded_free(s_loaded_t *l) {
 int dd_cli_run(int argc, char **argv) {
   const char *out = "runs", *tags_text = NULL, *shard_text = NULL;
   unsigned long long jobs = 1, repeat = 1, seed = 0;
-  bool seed_given = false, list = false, progress = true;
+  bool seed_given = false, list = false, progress = true, can_configure = false;
+  const char *can_iface = NULL;
   const char *defects[S_MAX_DEFECTS];
   size_t n_defects = 0;
   const char *sets[S_MAX_SETS];
@@ -81,6 +87,7 @@ int dd_cli_run(int argc, char **argv) {
       {"repeat", required_argument, 0, 'r'}, {"seed", required_argument, 0, 's'},
       {"defect", required_argument, 0, 'd'}, {"set", required_argument, 0, 'p'},
       {"list", no_argument, 0, 'l'},         {"no-progress", no_argument, 0, 'P'},
+      {"can", required_argument, 0, 'C'},    {"can-configure", no_argument, 0, 'K'},
       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   optind = 1;
   int c;
@@ -122,6 +129,15 @@ int dd_cli_run(int argc, char **argv) {
       }
       sets[n_sets++] = optarg;
       break;
+    case 'C':
+      if (!*optarg || strlen(optarg) > 15 || strpbrk(optarg, " /:")) {
+        fprintf(stderr, "duodiag run: --can %s: give a network interface name (1 to 15 "
+                        "characters), e.g. can0 or vcan0\n", optarg);
+        return DD_EXIT_USAGE;
+      }
+      can_iface = optarg;
+      break;
+    case 'K': can_configure = true; break;
     case 'l': list = true; break;
     case 'P': progress = false; break;
     case 'h': s_usage(stdout); return DD_EXIT_OK;
@@ -251,6 +267,8 @@ int dd_cli_run(int argc, char **argv) {
                           .repeat = (unsigned)repeat,
                           .defects = defects,
                           .n_defects = n_defects,
+                          .can_iface = can_iface,
+                          .can_configure = can_configure,
                           .seed_given = seed_given,
                           .seed = seed,
                           .stop = &s_stop,

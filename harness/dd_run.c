@@ -24,10 +24,11 @@
 #include "dd_expect.h"
 #include "dd_log.h"
 #include "dd_rig.h"
+#include "dd_socketcan_ctl.h"
 #include "dd_vehicle.h"
 
 #define S_MAX_PROCS 28            /* processes of one run (dd_rig holds 32) */
-#define S_MAX_ARGS 40             /* own arguments of one process */
+#define S_MAX_ARGS 96             /* own arguments of one process */
 #define S_S 1000000ull            /* one second in microseconds */
 #define S_CMD_TIMEOUT (5 * S_S)   /* answer time of a command */
 #define S_GRACE (300 * 1000ull)   /* collector delay absorbed by deadlines (real time) */
@@ -85,6 +86,8 @@ typedef struct {
   char default_vehicle[PATH_MAX]; /* used when the scenario names none */
   char inline_vehicle[PATH_MAX];  /* an inline vehicle, written into the run folder */
   const char *terminal_proc0; /* process name of the first terminal */
+  const char *can_iface;      /* HIL: the SocketCAN interface that is the bus (NULL: virtual) */
+  bool can_configure;         /* set its bit rates through libsocketcan first */
   const char *cut_ecu;        /* armed power cut during a flash: the ECU */
   double cut_pct;             /* ... at this progress */
   char short_dir[64];         /* symlink made for a long run folder path ("" none) */
@@ -482,13 +485,22 @@ static int s_exec_session(s_run_t *r, const dd_sc_step_t *st) {
   snprintf(buf, sizeof buf, "{\"accept\":%s,\"fee\":%lld}", s->accept ? "true" : "false",
            (long long)s->fee_minor);
   if ((rc = s_cmd(r, term, "set", buf, st->index)) < 0) return rc;
-  if (s->pay) snprintf(buf, sizeof buf, "{\"pay\":true}");
+  if (s->pay && s->amount_minor > 0 && s->amount_minor != s->fee_minor)
+    snprintf(buf, sizeof buf, "{\"pay\":true,\"amount\":%lld}", (long long)s->amount_minor);
+  else if (s->pay) snprintf(buf, sizeof buf, "{\"pay\":true}");
   else snprintf(buf, sizeof buf, "{\"pay\":false}");
   if ((rc = s_cmd(r, "first_device", "owner", buf, st->index)) < 0) return rc;
+  /* S12-S13: the owner turns to this terminal, for voice or video */
+  json_t *a = json_object();
   if (r->sc->first_device.fee_limit_minor >= 0)
-    snprintf(buf, sizeof buf, "{\"fee_limit\":%lld}", (long long)r->sc->first_device.fee_limit_minor);
-  else snprintf(buf, sizeof buf, "{}");
-  return s_cmd(r, "first_device", "start", buf, st->index);
+    json_object_set_new(a, "fee_limit", json_integer(r->sc->first_device.fee_limit_minor));
+  if (s->terminal) json_object_set_new(a, "terminal", json_string(s->terminal));
+  json_object_set_new(a, "media", json_string(s->media == DD_SC_MEDIA_VIDEO ? "video" : "voice"));
+  char *t = json_dumps(a, JSON_COMPACT);
+  json_decref(a);
+  rc = t ? s_cmd(r, "first_device", "start", t, st->index) : DD_ENOMEM;
+  free(t);
+  return rc;
 }
 
 static json_t *s_u32_array(const uint32_t *v, size_t n) {
@@ -570,7 +582,7 @@ static int s_exec_control(s_run_t *r, const dd_sc_step_t *st) {
 
 static int s_exec_program(s_run_t *r, const dd_sc_step_t *st) {
   const dd_sc_program_t *p = &st->program;
-  static const char *const tamper[] = {"none", "none", "signature"};
+  static const char *const tamper[] = {"none", "unsigned", "signature"};
   json_t *a = json_object();
   json_object_set_new(a, "image", json_string(p->image_path ? p->image_path : p->image));
   if (p->target) {
@@ -582,13 +594,18 @@ static int s_exec_program(s_run_t *r, const dd_sc_step_t *st) {
       return DD_EINVAL;
     }
     json_object_set_new(a, "ecu_name", json_string(e->name));
+    /* ... at its request id, for its hardware part number (F191, else F187) as the first
+     * device reads it back before it flashes */
+    json_object_set_new(a, "ecu_id", json_integer(e->request_id));
+    const dd_vehicle_did_t *hw = dd_vehicle_did(e, 0xF191);
+    if (!hw || hw->kind != DD_DID_BYTES || !hw->len) hw = dd_vehicle_did(e, 0xF187);
+    if (hw && hw->kind == DD_DID_BYTES && hw->len)
+      json_object_set_new(a, "hw_part", json_stringn((const char *)hw->data, hw->len));
   }
   if (p->version) json_object_set_new(a, "version", json_string(p->version));
   if (p->package) json_object_set_new(a, "package_id", json_string(p->package));
   json_object_set_new(a, "tamper", json_string(tamper[p->signature]));
-  if (p->signature == DD_SC_SIGN_NONE)
-    dd_warn("step %zu: unsigned packages are not offered by duodiag-second; sending it signed",
-            st->index);
+  json_object_set_new(a, "start", json_string(p->auto_start ? "auto" : "on_control"));
   char *t = json_dumps(a, JSON_COMPACT);
   json_decref(a);
   int rc = t ? s_cmd(r, "second", "program", t, st->index) : DD_ENOMEM;
@@ -718,12 +735,38 @@ static void s_opt(s_proc_t *p, const char *opt, const char *fmt, ...) {
   s_arg(p, buf);
 }
 
+/* HIL: what a real party must be started with to join this run (the same options a simulated
+ * one gets), written to RUN_DIR/real-NAME.cmd, logged and put on the timeline. */
+static void s_real_invite(s_run_t *r, s_proc_t *p) {
+  char ctl[PATH_MAX + 16], ev[PATH_MAX + 16], line[4096];
+  dd_rig_endpoint(r->rig, "control", ctl, sizeof ctl);
+  dd_rig_endpoint(r->rig, "events", ev, sizeof ev);
+  size_t n = (size_t)snprintf(line, sizeof line, "duodiag-%s --name %s --control %s --events %s",
+                              p->exe, p->name, ctl, ev);
+  for (int i = 0; i < p->argc && n < sizeof line; i++)
+    n += (size_t)snprintf(line + n, sizeof line - n, " '%s'", p->argv[i]);
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/real-%s.cmd", r->opts->run_dir, p->name);
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fprintf(f, "%s\n", line);
+    fclose(f);
+  }
+  dd_info("waiting up to %.1f s for %s (real) to register on %s; a duodiag first device joins "
+          "with: %s (also in %s)", (double)p->ready_timeout_us / 1e6, p->name, ctl, line, path);
+  dd_field_t fl[] = {DD_S("name", p->name), DD_S("control", ctl), DD_S("cmdline", line),
+                     DD_D("timeout_s", (double)p->ready_timeout_us / 1e6)};
+  s_emit(r, "run.wait_real", fl, sizeof fl / sizeof fl[0]);
+}
+
 static int s_spawn_proc(s_run_t *r, s_proc_t *p) {
   if (p->real) {
+    s_real_invite(r, p);
     int rc = dd_ctl_wait_ready(dd_rig_ctl(r->rig), dd_rig_loop(r->rig), p->name, p->ready_timeout_us);
     if (rc < 0)
-      s_fail(r, "party %s (real) did not register on the control channel within %.1f s", p->name,
-             (double)p->ready_timeout_us / 1e6);
+      s_fail(r, "party %s (real) did not register on the control channel within %.1f s (start "
+             "it as in %s/real-%s.cmd, or raise its register_timeout)", p->name,
+             (double)p->ready_timeout_us / 1e6, r->opts->run_dir, p->name);
     return rc;
   }
   char path[PATH_MAX];
@@ -795,8 +838,13 @@ static void s_plan(s_run_t *r) {
   char verr[256];
   if (r->vehicle_path && dd_vehicle_load(r->vehicle_path, &r->veh, verr, sizeof verr) < 0)
     dd_warn("%s: ECU names in steps cannot be resolved: %s", r->sc->name, verr);
+  r->can_iface = r->opts->can_iface
+                     ? r->opts->can_iface
+                     : sc->bus.kind == DD_SC_BUS_SOCKETCAN ? (sc->bus.iface ? sc->bus.iface : "can0")
+                                                           : NULL;
+  r->can_configure = r->can_iface && (r->opts->can_configure || sc->bus.configure);
   r->present[DD_SC_P_BUS] = (r->present[DD_SC_P_ECUS] || r->present[DD_SC_P_FIRST_DEVICE]) &&
-                            sc->bus.kind == DD_SC_BUS_VIRTUAL;
+                            !r->can_iface;
   for (int p = 0; p < DD_SC_P_COUNT; p++)
     dd_rig_endpoint(r->rig, dd_sc_party_name((dd_sc_party_id_t)p), r->ep[p], sizeof r->ep[p]);
   for (int l = 0; l < DD_SC_L_COUNT; l++) {
@@ -875,11 +923,54 @@ static int s_set_args(s_run_t *r, s_proc_t *p, dd_sc_party_id_t id) {
 }
 
 /* Spawn every process of the run, servers first, in an order where each finds what it needs. */
+/* HIL: the bus is a SocketCAN interface. With configure, its controller is set up through
+ * libsocketcan (bit timing, CAN FD data phase, bus-off restart; ISO 11898-1) and started;
+ * either way its state goes on the timeline. */
+static int s_can_setup(s_run_t *r) {
+  const dd_sc_bus_t *b = &r->sc->bus;
+  const char *ifn = r->can_iface;
+  uint32_t rate = b->bitrate ? b->bitrate : 500000;
+  int rc = 0;
+  const char *what = "";
+  if (r->can_configure) {
+    dd_socketcan_ctl_stop(ifn); /* bit timing can only change while the controller is down */
+    if ((rc = dd_socketcan_ctl_set_bitrate(ifn, rate, 0)) < 0) what = "set the bit rate of";
+    else if (b->dbitrate && (rc = dd_socketcan_ctl_set_data_bitrate(ifn, b->dbitrate, 0)) < 0)
+      what = "set the CAN FD data bit rate of";
+    else if (b->restart_ms && (rc = dd_socketcan_ctl_set_restart_ms(ifn, b->restart_ms)) < 0)
+      what = "set restart-ms of";
+    else if ((rc = dd_socketcan_ctl_start(ifn)) < 0)
+      what = "start";
+    if (rc < 0) {
+      s_fail(r, "bus: cannot %s %s through libsocketcan: %s%s", what, ifn, dd_strerror(rc),
+             rc == DD_ENOTSUP || rc == DD_EINVAL
+                 ? " (a virtual interface such as vcan has no bit timing to set: drop "
+                   "configure / --can-configure)"
+                              : rc == DD_EPERM ? " (needs CAP_NET_ADMIN: run as root)" : "");
+      return rc;
+    }
+  }
+  dd_socketcan_state_t st;
+  bool known = dd_socketcan_ctl_get_state(ifn, &st) == 0;
+  dd_field_t f[] = {DD_S("iface", ifn), DD_B("configured", r->can_configure),
+                    DD_I("bitrate", r->can_configure ? rate : 0),
+                    DD_I("dbitrate", r->can_configure ? b->dbitrate : 0),
+                    DD_S("state", known ? dd_socketcan_state_name(st) : "unknown")};
+  s_emit(r, "run.can", f, sizeof f / sizeof f[0]);
+  if (known && (st == DD_SOCKETCAN_BUS_OFF || st == DD_SOCKETCAN_STOPPED)) {
+    s_fail(r, "bus: %s is %s (bring it up, or let the harness: --can-configure)", ifn,
+           dd_socketcan_state_name(st));
+    return DD_ENETDOWN;
+  }
+  return 0;
+}
+
 static int s_start(s_run_t *r) {
   const dd_scenario_t *sc = r->sc;
   char root[PATH_MAX];
   int rc;
   s_plan(r);
+  if (r->can_iface && (rc = s_can_setup(r)) < 0) return rc;
   char tail[PATH_MAX + 16];
   if (r->present[DD_SC_P_BUS]) {
     s_proc_t *p = s_party_proc(r, DD_SC_P_BUS, "bus", "bus");
@@ -901,9 +992,9 @@ static int s_start(s_run_t *r) {
     s_proc_t *p = s_party_proc(r, DD_SC_P_ECUS, "vehicle", "vehicle");
     if (!p) return DD_ENOSPC;
     s_arg(p, r->vehicle_path);
-    if (sc->bus.kind == DD_SC_BUS_SOCKETCAN) {
+    if (r->can_iface) {
       s_arg(p, "--can");
-      s_arg(p, sc->bus.iface ? sc->bus.iface : "can0");
+      s_arg(p, r->can_iface);
     } else {
       s_arg(p, "--bus");
       s_arg(p, r->ep[DD_SC_P_BUS]);
@@ -1009,6 +1100,8 @@ static int s_start(s_run_t *r) {
         s_arg(p, "--accept");
         s_arg(p, t->accept ? "yes" : "no");
         s_opt(p, "--fee", "%lld", (long long)t->fee_minor);
+        if (t->answer_delay_us)
+          s_opt(p, "--answer-delay-ms", "%llu", (unsigned long long)(t->answer_delay_us / 1000));
       }
       if (sc->currency) {
         s_arg(p, "--currency");
@@ -1022,17 +1115,27 @@ static int s_start(s_run_t *r) {
     const dd_sc_first_device_t *fd = &sc->first_device;
     s_proc_t *p = s_party_proc(r, DD_SC_P_FIRST_DEVICE, "first_device", "first-device");
     if (!p) return DD_ENOSPC;
-    if (sc->bus.kind == DD_SC_BUS_SOCKETCAN) {
+    if (r->can_iface) {
       s_arg(p, "--can");
-      s_arg(p, sc->bus.iface ? sc->bus.iface : "can0");
+      s_arg(p, r->can_iface);
     } else {
       s_arg(p, "--bus");
       s_arg(p, r->ep[DD_SC_P_BUS]);
     }
     s_arg(p, "--cloud");
     s_arg(p, s_via(r, DD_SC_L_CLOUD));
+    /* The first terminal behind the im link; the others each on a link of their own (S12: the
+     * owner may turn to any of them): "IM_EP;ID=EP;..." (sim/first_device/dd_fd_remote.h). */
+    char tspec[4096];
+    size_t tl = (size_t)snprintf(tspec, sizeof tspec, "%s", s_via(r, DD_SC_L_IM));
+    for (size_t i = 1; i < sc->n_terminals && tl < sizeof tspec; i++) {
+      char name[80], ep[300];
+      snprintf(name, sizeof name, "terminal-%s", sc->terminals[i].id);
+      tl += (size_t)snprintf(tspec + tl, sizeof tspec - tl, ";%s=%s", sc->terminals[i].id,
+                             dd_rig_endpoint(r->rig, name, ep, sizeof ep));
+    }
     s_arg(p, "--terminal");
-    s_arg(p, s_via(r, DD_SC_L_IM));
+    s_arg(p, tspec);
     s_opt(p, "--history", "%s/fd-history.jsonl", r->opts->run_dir);
     if (fd->threshold_us) s_opt(p, "--threshold-ms", "%llu", (unsigned long long)(fd->threshold_us / 1000));
     if (fd->hysteresis_us) s_opt(p, "--hysteresis-ms", "%llu", (unsigned long long)(fd->hysteresis_us / 1000));
@@ -1044,6 +1147,25 @@ static int s_start(s_run_t *r) {
     if (sc->currency) s_opt(p, "--currency", "%s", sc->currency);
     snprintf(root, sizeof root, "%s/ecu_models/keys/test-signing.pub", s_source_dir());
     if (access(root, R_OK) == 0) s_opt(p, "--trust-key", "%s", root);
+    /* first_device.set: each setting is an option of the simulated device (security_secret:
+     * "ECM=0BADC0DE" gives --security-secret ECM=0BADC0DE); they come first and so win over
+     * the defaults below. */
+    for (size_t i = 0; i < fd->n_set; i++) {
+      char opt[128];
+      snprintf(opt, sizeof opt, "--%s", fd->set[i].key);
+      for (char *q = opt + 2; *q; q++)
+        if (*q == '_') *q = '-';
+      s_arg(p, opt);
+      s_arg(p, fd->set[i].value ? fd->set[i].value : "");
+    }
+    /* The device holds the vehicle maker's seed-to-key constants (a VCI's programming licence):
+     * each ECU's first security level. */
+    for (size_t i = 0; r->veh && i < r->veh->n_ecus; i++) {
+      const dd_vehicle_ecu_t *e = &r->veh->ecus[i];
+      if (e->n_security)
+        s_opt(p, "--security-secret", "%s=%08X:0x%02X", e->name, e->security[0].secret,
+              e->security[0].level);
+    }
     for (size_t i = 0; i < r->opts->n_defects; i++) s_opt(p, "--defect", "%s", r->opts->defects[i]);
     s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
     if ((rc = s_spawn_proc(r, p)) < 0 || (rc = s_set_args(r, p, DD_SC_P_FIRST_DEVICE)) < 0) return rc;

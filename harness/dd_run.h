@@ -34,6 +34,9 @@ typedef void (*dd_run_status_fn)(void *arg, const dd_run_status_t *st);
 typedef struct {
   const char *run_dir;             /* the run folder (created); required */
   const char *scenario_file;       /* copied into the run folder (NULL: sc->file) */
+  const char *can_iface;           /* --can: the bus is this SocketCAN interface (HIL), NULL:
+                                      as the scenario says */
+  bool can_configure;              /* --can-configure: set its bit rates through libsocketcan */
   const char *const *defects;      /* --defect NAMEs planted in the first device */
   size_t n_defects;                /* how many */
   bool seed_given;                 /* seed overrides the scenario's seed */

@@ -1951,7 +1951,8 @@ static void s_party(s_ctx_t *c, dd_sc_party_id_t id, const s_node_t *k, const s_
     return;
   }
   if (id == DD_SC_P_BUS) {
-    static const char *const keys[] = {"kind", "iface", "bitrate", "dbitrate", "register_timeout"};
+    static const char *const keys[] = {"kind", "iface", "bitrate", "dbitrate", "configure",
+                                       "restart_ms", "register_timeout"};
     if (!s_check_map(c, v, keys, S_N(keys), "bus")) return;
     static const char *const kinds[] = {"virtual", "socketcan"};
     S_OPT(c, v, "kind", {
@@ -1975,6 +1976,13 @@ static void s_party(s_ctx_t *c, dd_sc_party_id_t id, const s_node_t *k, const s_
                                 sc->bus.dbitrate < sc->bus.bitrate)
                                 s_err(c, n_, "the data-phase rate %u is below the nominal rate %u",
                                       sc->bus.dbitrate, sc->bus.bitrate));
+    S_OPT(c, v, "configure", if (s_get_bool(c, n_, &sc->bus.configure) && sc->bus.configure &&
+                                 sc->bus.kind != DD_SC_BUS_SOCKETCAN)
+                                 s_err(c, n_, "configure: applies to kind: socketcan only"));
+    /* ISO 11898-1 bus-off recovery; the kernel's can-dev restart-ms, up to a minute here */
+    S_OPT(c, v, "restart_ms", if (s_get_u32(c, n_, 0, 60000, &sc->bus.restart_ms) &&
+                                  !sc->bus.configure)
+                                  s_err(c, n_, "restart_ms: needs configure: true"));
     S_OPT(c, v, "register_timeout", s_get_dur(c, n_, &p->register_timeout_us));
     return;
   }

@@ -150,6 +150,8 @@ typedef struct {
   const char *iface;     /* SOCKETCAN: interface name (default "can0"); VIRTUAL: NULL */
   uint32_t bitrate;      /* nominal bit rate, bit/s (default 500000) */
   uint32_t dbitrate;     /* CAN FD data-phase bit rate, bit/s; 0: classic CAN */
+  bool configure;        /* SOCKETCAN: set the bit rates through libsocketcan and start it */
+  uint32_t restart_ms;   /* SOCKETCAN with configure: bus-off auto restart (0: off) */
 } dd_sc_bus_t;
 
 typedef struct {

@@ -363,6 +363,8 @@ static int s_child(const dd_suite_job_t *job, const dd_suite_opts_t *opts, int f
   s_child_status_t cs = {.fd = fd};
   dd_run_opts_t ro = {.run_dir = job->run_dir,
                       .scenario_file = job->file,
+                      .can_iface = opts->can_iface,
+                      .can_configure = opts->can_configure,
                       .defects = opts->defects,
                       .n_defects = opts->n_defects,
                       .seed_given = opts->seed_given,

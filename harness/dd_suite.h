@@ -72,6 +72,8 @@ typedef struct {
   const char *out;                 /* OUT folder (default "runs") */
   unsigned jobs;                   /* runs at once (>= 1) */
   unsigned repeat;                 /* runs of each variant (>= 1) */
+  const char *can_iface;           /* --can IFACE (NULL: as each scenario says) */
+  bool can_configure;              /* --can-configure */
   const char *const *defects;      /* --defect NAMEs */
   size_t n_defects;                /* how many */
   bool seed_given;                 /* --seed given */

@@ -281,7 +281,7 @@ say "test program built in $(elapsed "$T0") s$( ((SANITIZE)) && echo ' (ASan+UBS
 # The duodiag executables of the bridge checks: the guest finds the build folder through a link
 # next to the test program.
 BUILD_DIR=${DD_BUILD_DIR:-$ROOT/build}
-for exe in duodiag-bus duodiag-canbridge duodiag-socketcand; do
+for exe in duodiag-bus duodiag-canbridge duodiag-socketcand duodiag duodiag-vehicle duodiag-first-device duodiag-cloud duodiag-netem; do
   [[ -x $BUILD_DIR/$exe ]] ||
     die 2 "missing: $BUILD_DIR/$exe (build the project, or set DD_BUILD_DIR to a build folder)"
 done

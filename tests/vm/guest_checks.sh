@@ -190,4 +190,49 @@ echo "DDVM INFO bridge checks start at $(up) s"
 bridge_checks
 echo "DDVM INFO bridge checks done at $(up) s"
 
+# ---- duodiag run --can: the whole harness with the bus on the kernel's CAN ---------------------
+# Hardware in the loop as a lab runs it: no virtual bus process; the simulated vehicle's ECUs
+# and the first device open vcan0 through SocketCAN, and the local diagnosis (UDS and OBD-II
+# over the kernel's CAN) must pass. --can-configure on a vcan must fail with a clear message
+# (a virtual interface has no controller to set up through libsocketcan).
+hil_checks() {
+  local src out=$T/hil sc=$T/hil.yaml rc
+  src=$(cd "$(dirname "$0")/../.." && pwd)
+  cat >"$sc" <<EOF
+name: hil-vcan
+timeout: 90s
+vehicle: $src/ecu_models/vehicles/corvan_meridian_2019.yaml
+parties: {first_device: sim, cloud: sim}
+timeline:
+  - at: 0s
+    diagnose: true
+  - after: fd.local_diagnosis + 300ms
+    stop: true
+expect:
+  - {event: fd.vin, source: uds, vin: 4CVBS2KA6KT104377, valid: true, within: 60s}
+  - {event: fd.local_diagnosis, ecus: 4, dtcs: 5, failed: 0, within: 80s}
+EOF
+  DD_SOURCE_DIR=$src "$BUILD/duodiag" run "$sc" --can vcan0 --out "$out" --no-progress \
+    >"$T/hil.log" 2>&1
+  rc=$?
+  local tl=$out/hil-vcan/timeline.jsonl
+  if ((rc == 0)) && grep -q '"kind":"run.can","iface":"vcan0"' "$tl" &&
+    ! grep -q '"kind":"run.spawn","name":"bus"' "$tl"; then
+    pass "hil: duodiag run --can vcan0: local diagnosis of 4 ECUs over the kernel's CAN"
+  else
+    fail "hil: duodiag run --can vcan0 exited $rc: $(grep -E 'FAIL|error' "$T/hil.log" | head -8 | tr '\n' ' ')"
+  fi
+  DD_SOURCE_DIR=$src "$BUILD/duodiag" run "$sc" --can vcan0 --can-configure --out "$out-cfg" \
+    --no-progress >"$T/hil-cfg.log" 2>&1
+  rc=$?
+  if ((rc == 1)) && grep -q 'bus: cannot .* vcan0 through libsocketcan' "$T/hil-cfg.log"; then
+    pass "hil: --can-configure on a vcan fails clearly: $(grep -o 'bus: cannot[^(]*' "$T/hil-cfg.log" | head -1)"
+  else
+    fail "hil: --can-configure on vcan0 exited $rc: $(grep -E 'error' "$T/hil-cfg.log" | head -3 | tr '\n' ' ')"
+  fi
+}
+echo "DDVM INFO hil checks start at $(up) s"
+hil_checks
+echo "DDVM INFO hil checks done at $(up) s"
+
 echo "DDVM SUMMARY passed=$passed failed=$failed"
