@@ -19,6 +19,8 @@ static const dd_cli_cmd_t s_cmds[] = {
     {"view", "show a run's timeline: lanes per process, charts, verdicts (--screenshot FILE.png)",
      dd_cli_view},
     {"export", "write a run as Perfetto trace.json, JUnit XML, candump log or pcap", dd_cli_export},
+    {"report", "write a suite's (or a run's) HTML report: verdicts, expectations, plots",
+     dd_cli_report},
     {"vehicle", "run a simulated vehicle (every ECU of a vehicle file) for external tools",
      dd_cli_vehicle},
     {"version", "print the version", s_version},

@@ -18,5 +18,6 @@ int dd_cli_validate(int argc, char **argv);
 int dd_cli_export(int argc, char **argv);
 int dd_cli_vehicle(int argc, char **argv);
 int dd_cli_run(int argc, char **argv);
+int dd_cli_report(int argc, char **argv);
 
 #endif

@@ -339,7 +339,8 @@ static int s_exec_ecu(s_run_t *r, const dd_sc_step_t *st) {
   const dd_sc_fault_t *f = &st->fault;
   json_t *a = json_object();
   const char *key = NULL;
-  if (f->ecu && f->kind != DD_SC_FAULT_SPEED) json_object_set_new(a, "ecu", json_string(f->ecu));
+  if (f->ecu && f->kind != DD_SC_FAULT_SPEED && f->kind != DD_SC_FAULT_ENGINE)
+    json_object_set_new(a, "ecu", json_string(f->ecu));
   switch (f->kind) {
   case DD_SC_FAULT_SET_DTC:
     key = "set_dtc";
@@ -383,7 +384,12 @@ static int s_exec_ecu(s_run_t *r, const dd_sc_step_t *st) {
   case DD_SC_FAULT_POWER_CUT_FLASH:
     /* Armed here; the cut itself is sent when a reflash.phase event of that ECU reaches the
      * progress (see s_on_event). */
-    r->cut_ecu = f->ecu;
+    {
+      /* reflash.phase names the ECU as the vehicle file does ("ECM"); the step may name its
+       * role ("engine") */
+      const dd_vehicle_ecu_t *e = r->veh && f->ecu ? dd_vehicle_ecu_find(r->veh, f->ecu) : NULL;
+      r->cut_ecu = e ? e->name : f->ecu;
+    }
     r->cut_pct = f->percent;
     json_decref(a);
     return 0;
@@ -393,6 +399,10 @@ static int s_exec_ecu(s_run_t *r, const dd_sc_step_t *st) {
     break;
   case DD_SC_FAULT_CLEAR:
     key = "clear_faults";
+    break;
+  case DD_SC_FAULT_ENGINE:
+    key = "engine";
+    json_object_set_new(a, "on", json_boolean(f->engine_on));
     break;
   default:
     json_decref(a);
@@ -602,6 +612,7 @@ static int s_exec_program(s_run_t *r, const dd_sc_step_t *st) {
     if (hw && hw->kind == DD_DID_BYTES && hw->len)
       json_object_set_new(a, "hw_part", json_stringn((const char *)hw->data, hw->len));
   }
+  if (p->hw_part) json_object_set_new(a, "hw_part", json_string(p->hw_part)); /* another target */
   if (p->version) json_object_set_new(a, "version", json_string(p->version));
   if (p->package) json_object_set_new(a, "package_id", json_string(p->package));
   json_object_set_new(a, "tamper", json_string(tamper[p->signature]));
@@ -819,8 +830,12 @@ static void s_plan(s_run_t *r) {
   const dd_scenario_t *sc = r->sc;
   static const dd_sc_party_id_t remote[] = {DD_SC_P_FIRST_DEVICE, DD_SC_P_TERMINAL, DD_SC_P_SERVICE,
                                             DD_SC_P_SECOND, DD_SC_P_RELAY, DD_SC_P_CLOUD};
+  /* Without a parties: section every party runs simulated (docs/SCENARIOS.md section 4);
+   * with one, the parties it names. */
+  bool any = false;
+  for (int i = 0; i < DD_SC_P_COUNT; i++) any |= sc->parties[i].declared;
   for (size_t i = 0; i < sizeof remote / sizeof remote[0]; i++)
-    r->present[remote[i]] = sc->parties[remote[i]].declared;
+    r->present[remote[i]] = !any || sc->parties[remote[i]].declared;
   snprintf(r->default_vehicle, sizeof r->default_vehicle,
            "%s/ecu_models/vehicles/corvan_meridian_2019.yaml", s_source_dir());
   r->vehicle_path = sc->vehicle_path ? sc->vehicle_path : sc->vehicle;
@@ -1471,6 +1486,9 @@ int dd_run_scenario(const dd_scenario_t *sc, const dd_run_opts_t *opts, dd_run_r
   } else if (!r->failed) {
     s_fail(r, "the processes of the run could not be started");
   }
+  /* Stop the processes before the expectations are decided: what they write as they stop (their
+   * *.summary accounts) belongs to the run and may be expected. */
+  int bad = dd_rig_stop_all(r->rig, S_STOP_GRACE);
   uint64_t end = s_now(r);
   if (!r->started) {
     r->t0 = end;
@@ -1481,11 +1499,8 @@ int dd_run_scenario(const dd_scenario_t *sc, const dd_run_opts_t *opts, dd_run_r
   r->in_expect = false;
   r->finished = true;
   s_flush_results(r);
-  {
-    int bad = dd_rig_stop_all(r->rig, S_STOP_GRACE);
-    if (bad > r->n_killed && !r->failed && r->started)
-      s_fail(r, "%d process(es) did not stop cleanly (see logs/)", bad - r->n_killed);
-  }
+  if (bad > r->n_killed && !r->failed && r->started)
+    s_fail(r, "%d process(es) did not stop cleanly (see logs/)", bad - r->n_killed);
   res->n_expect = dd_expect_count(r->ex);
   res->n_failed = dd_expect_failed(r->ex);
   res->n_passed = res->n_expect - res->n_failed - dd_expect_pending(r->ex);

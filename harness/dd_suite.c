@@ -17,6 +17,7 @@
 #include "dd_err.h"
 #include "dd_log.h"
 #include "dd_progress.h"
+#include "dd_report.h"
 
 /* ---- files ------------------------------------------------------------------------------- */
 
@@ -425,6 +426,32 @@ static void s_read_status(s_slot_t *s, dd_progress_t *pg, const dd_suite_job_t *
   memmove(s->buf, p, s->len + 1);
 }
 
+/* OUT/report.html for the suite's runs (the first `started` of them ran), and its path (or
+ * why there is none) on the last line. */
+static void s_write_report(const dd_suite_job_t *jobs, size_t n, size_t started,
+                           const dd_suite_opts_t *opts) {
+  const char *out = opts->out ? opts->out : "runs";
+  int out_len = (int)strlen(out);
+  while (out_len > 1 && out[out_len - 1] == '/') out_len--;
+  dd_report_run_t *runs = calloc(n ? n : 1, sizeof *runs);
+  char err[1024] = "out of memory";
+  int rc = DD_ENOMEM;
+  if (runs) {
+    for (size_t i = 0; i < n; i++)
+      runs[i] = (dd_report_run_t){
+          .name = jobs[i].sc->name,
+          .run_dir = jobs[i].run_dir,
+          .verdict = i >= started                      ? DD_REPORT_NOTRUN
+                     : jobs[i].verdict == DD_RUN_PASS ? DD_REPORT_PASS
+                                                      : DD_REPORT_FAIL,
+          .duration_s = i < started ? jobs[i].duration_s : -1};
+    rc = dd_report_write_runs(out, runs, n, NULL, NULL, err, sizeof err);
+    free(runs);
+  }
+  if (rc == 0) fprintf(opts->to, "report: %.*s/%s\n", out_len, out, DD_REPORT_FILE);
+  else fprintf(opts->to, "report: not written: %s\n", err);
+}
+
 size_t dd_suite_run(dd_suite_job_t *jobs, size_t n, const dd_suite_opts_t *opts) {
   unsigned width = opts->jobs ? opts->jobs : 1;
   s_slot_t *slots = calloc(width, sizeof *slots);
@@ -497,6 +524,7 @@ size_t dd_suite_run(dd_suite_job_t *jobs, size_t n, const dd_suite_opts_t *opts)
   if (pg) dd_progress_destroy(&pg);
   fprintf(opts->to, "%zu passed, %zu failed%s\n", next - failed, failed + not_run,
           not_run ? " (interrupted: some runs did not start)" : "");
+  if (n) s_write_report(jobs, n, next, opts);
   fflush(opts->to);
   free(slots);
   return failed + not_run;
