@@ -350,6 +350,21 @@ typedef struct {
   double x0, x1;                 /* time axis of the run's plots (seconds since t0) */
 } s_run_t;
 
+static void s_groups_free(s_group_t *g, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    s_pts_free(&g[i].pts);
+    free(g[i].marks);
+  }
+}
+
+/* Widen [*ymin, *ymax] to every point of the n groups. */
+static void s_groups_span(const s_group_t *g, size_t n, double *ymin, double *ymax) {
+  for (size_t i = 0; i < n; i++) {
+    *ymin = s_pts_min(&g[i].pts, *ymin);
+    *ymax = s_pts_max(&g[i].pts, *ymax);
+  }
+}
+
 static void s_run_free(s_run_t *r) {
   free(r->listed_name);
   free(r->run_dir);
@@ -373,14 +388,8 @@ static void s_run_free(s_run_t *r) {
   s_pts_free(&r->sent);
   s_pts_free(&r->resent);
   s_pts_free(&r->delivered);
-  for (size_t i = 0; i < r->n_flash; i++) {
-    s_pts_free(&r->flash[i].pts);
-    free(r->flash[i].marks);
-  }
-  for (size_t i = 0; i < r->n_load; i++) {
-    s_pts_free(&r->load[i].pts);
-    free(r->load[i].marks);
-  }
+  s_groups_free(r->flash, r->n_flash);
+  s_groups_free(r->load, r->n_load);
   memset(r, 0, sizeof *r);
 }
 
@@ -1251,16 +1260,25 @@ static void s_caption(char *buf, size_t cap, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* A chart on the run's time axis for y in [ylo, yhi]: the relay stretches shaded first when
+ * bands, then the grid and the axes (y labelled ylabel). */
+static int s_run_chart(s_chart_t *c, const s_run_t *r, double ylo, double yhi, bool bands,
+                       const char *ylabel) {
+  int rc = s_chart_open(c, r->x0, r->x1, ylo, yhi);
+  if (rc) return rc;
+  if (bands) s_relay_bands(c, r);
+  s_chart_axes(c, "time since run start (s)", ylabel);
+  return 0;
+}
+
 /* (a) Direct-path round-trip time, the threshold, and the path switches. */
 static int s_plot_rtt(FILE *out, const s_run_t *r) {
   double ymax = s_pts_max(&r->rtt, s_pts_max(&r->srtt, 1));
   double ymin = s_pts_min(&r->rtt, s_pts_min(&r->srtt, 0));
   if (r->threshold_ms > 0 && r->threshold_ms * 1.15 > ymax) ymax = r->threshold_ms * 1.15;
   s_chart_t c;
-  int rc = s_chart_open(&c, r->x0, r->x1, ymin, ymax);
+  int rc = s_run_chart(&c, r, ymin, ymax, true, "round-trip time (ms)");
   if (rc) return rc;
-  s_relay_bands(&c, r);
-  s_chart_axes(&c, "time since run start (s)", "round-trip time (ms)");
   char label[64];
   if (r->threshold_ms > 0) {
     snprintf(label, sizeof label, "threshold %g ms", r->threshold_ms);
@@ -1295,10 +1313,8 @@ static int s_plot_records(FILE *out, const s_run_t *r) {
   double ymax = s_pts_max(&r->delivered, s_pts_max(&r->resent, s_pts_max(&r->sent, 1)));
   double ymin = s_pts_min(&r->delivered, s_pts_min(&r->resent, s_pts_min(&r->sent, 0)));
   s_chart_t c;
-  int rc = s_chart_open(&c, r->x0, r->x1, ymin, ymax);
+  int rc = s_run_chart(&c, r, ymin, ymax, true, "record sequence number");
   if (rc) return rc;
-  s_relay_bands(&c, r);
-  s_chart_axes(&c, "time since run start (s)", "record sequence number");
   /* Delivered dashed over sent solid: where they coincide (prompt delivery) both show. */
   s_chart_vlines(&c, r->sw, r->n_sw, s_path_color);
   s_chart_line(&c, &r->sent, S_C_BLUE, 3);
@@ -1372,14 +1388,10 @@ static void s_place_label(s_chart_t *c, s_box_t *boxes, size_t *n, double x, dou
 /* (c) Reflash progress per ECU, with its phases. */
 static int s_plot_reflash(FILE *out, const s_run_t *r) {
   double ymin = 0, ymax = 100;
-  for (size_t g = 0; g < r->n_flash; g++) {
-    ymin = s_pts_min(&r->flash[g].pts, ymin);
-    ymax = s_pts_max(&r->flash[g].pts, ymax);
-  }
+  s_groups_span(r->flash, r->n_flash, &ymin, &ymax);
   s_chart_t c;
-  int rc = s_chart_open(&c, r->x0, r->x1, ymin, ymax);
+  int rc = s_run_chart(&c, r, ymin, ymax, false, "reflash progress (%)");
   if (rc) return rc;
-  s_chart_axes(&c, "time since run start (s)", "reflash progress (%)");
   for (size_t g = 0; g < r->n_flash; g++)
     s_chart_line(&c, &r->flash[g].pts, s_palette[g % S_PALETTE_N], 2.5);
   s_box_t *boxes = calloc(S_BOXES_MAX, sizeof *boxes);
@@ -1417,15 +1429,11 @@ static int s_plot_reflash(FILE *out, const s_run_t *r) {
 
 /* (d) CAN bus load per bus process. */
 static int s_plot_busload(FILE *out, const s_run_t *r) {
-  double ymax = 1, ymin = 0;
-  for (size_t g = 0; g < r->n_load; g++) {
-    ymax = s_pts_max(&r->load[g].pts, ymax);
-    ymin = s_pts_min(&r->load[g].pts, ymin);
-  }
+  double ymin = 0, ymax = 1;
+  s_groups_span(r->load, r->n_load, &ymin, &ymax);
   s_chart_t c;
-  int rc = s_chart_open(&c, r->x0, r->x1, ymin, ymax * 1.1);
+  int rc = s_run_chart(&c, r, ymin, ymax * 1.1, false, "CAN bus load (%)");
   if (rc) return rc;
-  s_chart_axes(&c, "time since run start (s)", "CAN bus load (%)");
   size_t pts = 0;
   for (size_t g = 0; g < r->n_load; g++) {
     s_chart_line(&c, &r->load[g].pts, s_palette[g % S_PALETTE_N], 2);
@@ -1579,6 +1587,19 @@ static const char s_css[] =
     "@media print{body{max-width:none;padding:0}figure,tr{page-break-inside:avoid}"
     "a{color:inherit;text-decoration:none}}\n";
 
+/* A table's start: its header row of the columns (HTML), then the body's start. */
+static void s_table_open(FILE *f, const char *cls, const char *const *cols, size_t n) {
+  fprintf(f, "<table class=\"%s\"><thead><tr>", cls);
+  for (size_t i = 0; i < n; i++)
+    fprintf(f, "<th>%s</th>", cols[i]);
+  fputs("</tr></thead><tbody>\n", f);
+}
+
+/* A row's start and its first cell, the row number; a bad row is tinted. */
+static void s_row_open(FILE *f, bool bad, size_t num) {
+  fprintf(f, "<tr%s><td class=\"num\">%zu</td>", bad ? " class=\"bad\"" : "", num);
+}
+
 /* The files of a run folder worth opening, linked when present. */
 static void s_run_files(FILE *f, const s_run_t *r, const char *href_dir) {
   static const char *const files[] = {"timeline.jsonl", "summary.txt",  "junit.xml",
@@ -1643,15 +1664,14 @@ static int s_write_run(FILE *f, const s_run_t *r, size_t i, const char *href_dir
             r->malformed == 1 ? "" : "s");
   }
   if (r->n_exps) {
-    fputs("<table class=\"expect\"><thead><tr><th>#</th><th>verdict</th><th>expectation</th>"
-          "<th>observed at</th><th>observed value</th><th>deadline</th><th>result</th>"
-          "</tr></thead><tbody>\n",
-          f);
+    static const char *const cols[] = {
+        "#", "verdict", "expectation", "observed at", "observed value", "deadline", "result"};
+    s_table_open(f, "expect", cols, sizeof cols / sizeof cols[0]);
     for (size_t k = 0; k < r->n_exps; k++) {
       const s_exp_t *e = &r->exps[k];
       const char *cls = s_exp_class(e->verdict);
-      fprintf(f, "<tr%s><td class=\"num\">%zu</td><td class=\"%s\">",
-              strcmp(cls, "PASS") ? " class=\"bad\"" : "", k + 1, cls);
+      s_row_open(f, strcmp(cls, "PASS") != 0, k + 1);
+      fprintf(f, "<td class=\"%s\">", cls);
       s_esc(f, *e->verdict ? e->verdict : "?");
       fputs("</td><td>", f);
       s_esc(f, e->name);
@@ -1753,15 +1773,15 @@ static int s_write_page(FILE *f, const char *suite_dir, const s_runs_t *rs, cons
   fputs("</p>\n</header>\n", f);
 
   /* The verdict table. */
-  fputs("<h2>Verdicts</h2>\n<table class=\"verdicts\"><thead><tr><th>#</th><th>scenario</th>"
-        "<th>variant</th><th>verdict</th><th>duration</th><th>failed expectations</th>"
-        "</tr></thead><tbody>\n",
-        f);
+  static const char *const cols[] = {"#",       "scenario", "variant",
+                                     "verdict", "duration", "failed expectations"};
+  fputs("<h2>Verdicts</h2>\n", f);
+  s_table_open(f, "verdicts", cols, sizeof cols / sizeof cols[0]);
   for (size_t i = 0; i < rs->n; i++) {
     const s_run_t *r = &rs->v[i];
     const char *v = s_verdict_name(r->verdict);
-    fprintf(f, "<tr%s><td class=\"num\">%zu</td><td><a href=\"#run-%zu\">",
-            r->verdict == DD_REPORT_PASS ? "" : " class=\"bad\"", i + 1, i + 1);
+    s_row_open(f, r->verdict != DD_REPORT_PASS, i + 1);
+    fprintf(f, "<td><a href=\"#run-%zu\">", i + 1);
     s_base_name(f, r);
     fputs("</a></td><td>", f);
     s_variant(f, r);

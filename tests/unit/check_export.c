@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dd_candump.h"
@@ -16,6 +15,7 @@
 #include "dd_err.h"
 #include "dd_export.h"
 #include "dd_pcap.h"
+#include "dd_test_util.h"
 #include "dd_timeline.h"
 
 int dd_cli_export(int argc, char **argv); /* until dd_cli.h lists it */
@@ -68,28 +68,6 @@ static void s_write(const char *path, const char *text) {
   ck_assert_ptr_nonnull(f);
   fputs(text, f);
   fclose(f);
-}
-
-/* Exit status of a shell command; 127 means the tool is missing, which fails the test. */
-static int s_sh(const char *cmd) {
-  int st = system(cmd);
-  ck_assert_msg(st != -1 && WIFEXITED(st), "cannot run: %s", cmd);
-  ck_assert_msg(WEXITSTATUS(st) != 127, "not installed (Debian package libxml2-utils): %s", cmd);
-  return WEXITSTATUS(st);
-}
-
-/* xmllint's XPath result for expr on file, as text. */
-static void s_xpath(const char *file, const char *expr, char *out, size_t size) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "xmllint --xpath '%s' '%s' 2>&1", expr, file);
-  FILE *p = popen(cmd, "r");
-  ck_assert_ptr_nonnull(p);
-  size_t n = fread(out, 1, size - 1, p);
-  out[n] = '\0';
-  int st = pclose(p);
-  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "xmllint --xpath %s: %s", expr, out);
-  while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-    out[--n] = '\0';
 }
 
 static bool s_ph_known(const char *ph) {
@@ -252,44 +230,43 @@ START_TEST(test_junit_cases) {
   ck_assert_uint_eq(st.errors, 2);
   ck_assert_uint_eq(st.skipped, 1);
 
-  char cmd[256], out[1024];
-  snprintf(cmd, sizeof cmd, "xmllint --noout '%s'", path);
-  ck_assert_int_eq(s_sh(cmd), 0);
-  s_xpath(path, "count(/testsuites/testsuite/testcase)", out, sizeof out);
+  char out[1024];
+  ck_assert_int_eq(dd_test_xmllint(path), 0);
+  dd_test_xpath(path, "count(/testsuites/testsuite/testcase)", out, sizeof out);
   ck_assert_str_eq(out, "6");
-  s_xpath(path, "string(/testsuites/@tests)", out, sizeof out);
+  dd_test_xpath(path, "string(/testsuites/@tests)", out, sizeof out);
   ck_assert_str_eq(out, "6");
-  s_xpath(path, "string(/testsuites/testsuite/@failures)", out, sizeof out);
+  dd_test_xpath(path, "string(/testsuites/testsuite/@failures)", out, sizeof out);
   ck_assert_str_eq(out, "2");
-  s_xpath(path, "string(/testsuites/testsuite/@errors)", out, sizeof out);
+  dd_test_xpath(path, "string(/testsuites/testsuite/@errors)", out, sizeof out);
   ck_assert_str_eq(out, "2");
-  s_xpath(path, "string(/testsuites/testsuite/@skipped)", out, sizeof out);
+  dd_test_xpath(path, "string(/testsuites/testsuite/@skipped)", out, sizeof out);
   ck_assert_str_eq(out, "1");
-  s_xpath(path, "string(/testsuites/testsuite/@hostname)", out, sizeof out);
+  dd_test_xpath(path, "string(/testsuites/testsuite/@hostname)", out, sizeof out);
   ck_assert_str_eq(out, "hil-1");
-  s_xpath(path, "string(/testsuites/testsuite/@timestamp)", out, sizeof out);
+  dd_test_xpath(path, "string(/testsuites/testsuite/@timestamp)", out, sizeof out);
   ck_assert_str_eq(out, "2026-01-01T00:00:00");
-  s_xpath(path, "string(/testsuites/testsuite/@name)", out, sizeof out);
+  dd_test_xpath(path, "string(/testsuites/testsuite/@name)", out, sizeof out);
   ck_assert_str_eq(out, "run-7");
   /* The failure: classname from the scenario, message from observed and deadline. */
-  s_xpath(path, "string(//testcase[@name=\"slow\"]/@classname)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"slow\"]/@classname)", out, sizeof out);
   ck_assert_str_eq(out, "uds.read_vin");
-  s_xpath(path, "string(//testcase[@name=\"slow\"]/@file)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"slow\"]/@file)", out, sizeof out);
   ck_assert_str_eq(out, "scenarios/uds_read_vin.yaml");
-  s_xpath(path, "string(//testcase[@name=\"slow\"]/failure/@message)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"slow\"]/failure/@message)", out, sizeof out);
   ck_assert_str_eq(out, "observed 960 ms; deadline 500 ms");
-  s_xpath(path, "string(//testcase[@name=\"slow\"]/failure/@type)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"slow\"]/failure/@type)", out, sizeof out);
   ck_assert_str_eq(out, "ExpectationFailed");
-  s_xpath(path, "string(//testcase[@name=\"ok\"]/@time)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"ok\"]/@time)", out, sizeof out);
   ck_assert_str_eq(out, "0.009000");
-  s_xpath(path, "count(//testcase[@name=\"ok\"]/*)", out, sizeof out);
+  dd_test_xpath(path, "count(//testcase[@name=\"ok\"]/*)", out, sizeof out);
   ck_assert_str_eq(out, "0");
-  s_xpath(path, "count(//testcase[@name=\"later\"]/skipped)", out, sizeof out);
+  dd_test_xpath(path, "count(//testcase[@name=\"later\"]/skipped)", out, sizeof out);
   ck_assert_str_eq(out, "1");
-  s_xpath(path, "string(//testcase[@name=\"odd\"]/error/@message)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"odd\"]/error/@message)", out, sizeof out);
   ck_assert_str_eq(out, "verdict ERROR: observed 1.5; deadline (not recorded)");
   /* The second "slow" (no verdict) gets its own name and an error. */
-  s_xpath(path, "string(//testcase[@name=\"slow (2)\"]/error/@message)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"slow (2)\"]/error/@message)", out, sizeof out);
   ck_assert_str_eq(out, "no verdict recorded");
   /* Special characters survive; the control character is replaced; the newline kept. */
   const char *raw = s_slurp(path);
@@ -321,7 +298,7 @@ START_TEST(test_junit_engine_fields) {
       "\"PASS\",\"line\":30}\n"
       "{\"t_us\":400,\"proc\":\"harness\",\"kind\":\"expect.result\",\"name\":\"open\","
       "\"verdict\":\"PENDING\",\"observed_us\":-1,\"deadline_us\":-1,\"value\":\"\"}\n";
-  char dir[64], path[128], out[512], cmd[256];
+  char dir[64], path[128], out[512];
   s_tmpdir(dir, sizeof dir);
   snprintf(path, sizeof path, "%s/junit.xml", dir);
   dd_timeline_t *tl = s_load(text);
@@ -330,22 +307,21 @@ START_TEST(test_junit_engine_fields) {
   ck_assert_uint_eq(st.tests, 4);
   ck_assert_uint_eq(st.failures, 2);
   ck_assert_uint_eq(st.errors, 1);
-  snprintf(cmd, sizeof cmd, "xmllint --noout '%s'", path);
-  ck_assert_int_eq(s_sh(cmd), 0);
-  s_xpath(path, "string(//testcase[@name=\"to_relay\"]/failure/@message)", out, sizeof out);
+  ck_assert_int_eq(dd_test_xmllint(path), 0);
+  dd_test_xpath(path, "string(//testcase[@name=\"to_relay\"]/failure/@message)", out, sizeof out);
   ck_assert_str_eq(out, "observed nothing; deadline 11.000000 s");
-  s_xpath(path, "string(//testcase[@name=\"to_relay\"]/failure/@type)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"to_relay\"]/failure/@type)", out, sizeof out);
   ck_assert_str_eq(out, "timed_out");
-  s_xpath(path, "starts-with(//testcase[@name=\"to_relay\"]/failure, \"FAIL transport\")", out,
-          sizeof out);
+  dd_test_xpath(path, "starts-with(//testcase[@name=\"to_relay\"]/failure, \"FAIL transport\")",
+                out, sizeof out);
   ck_assert_str_eq(out, "true");
-  s_xpath(path, "string(//testcase[@name=\"few_nrc\"]/failure/@message)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"few_nrc\"]/failure/@message)", out, sizeof out);
   ck_assert_str_eq(out, "observed 3 at 2.500000 s; deadline none");
-  s_xpath(path, "string(//testcase[@name=\"few_nrc\"]/failure/@type)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"few_nrc\"]/failure/@type)", out, sizeof out);
   ck_assert_str_eq(out, "violated");
-  s_xpath(path, "count(//testcase[@name=\"back\"]/*)", out, sizeof out);
+  dd_test_xpath(path, "count(//testcase[@name=\"back\"]/*)", out, sizeof out);
   ck_assert_str_eq(out, "0");
-  s_xpath(path, "string(//testcase[@name=\"open\"]/error/@message)", out, sizeof out);
+  dd_test_xpath(path, "string(//testcase[@name=\"open\"]/error/@message)", out, sizeof out);
   ck_assert_str_eq(out, "verdict PENDING: observed nothing; deadline none");
   dd_timeline_destroy(&tl);
   s_rm_rf(dir);
@@ -360,16 +336,15 @@ START_TEST(test_junit_no_expectations) {
   dd_export_junit_stats_t st;
   ck_assert_int_eq(dd_export_junit(tl, NULL, path, &st), 0);
   ck_assert_uint_eq(st.tests, 0);
-  char cmd[256], out[512];
-  snprintf(cmd, sizeof cmd, "xmllint --noout '%s'", path);
-  ck_assert_int_eq(s_sh(cmd), 0);
-  s_xpath(path, "string(/testsuites/testsuite/@tests)", out, sizeof out);
+  char out[512];
+  ck_assert_int_eq(dd_test_xmllint(path), 0);
+  dd_test_xpath(path, "string(/testsuites/testsuite/@tests)", out, sizeof out);
   ck_assert_str_eq(out, "0");
-  s_xpath(path, "count(//testcase)", out, sizeof out);
+  dd_test_xpath(path, "count(//testcase)", out, sizeof out);
   ck_assert_str_eq(out, "0");
-  s_xpath(path, "string(//property[@name=\"expectations\"]/@value)", out, sizeof out);
+  dd_test_xpath(path, "string(//property[@name=\"expectations\"]/@value)", out, sizeof out);
   ck_assert_str_eq(out, "none: the timeline has no expect.result event");
-  s_xpath(path, "string(/testsuites/testsuite/@name)", out, sizeof out);
+  dd_test_xpath(path, "string(/testsuites/testsuite/@name)", out, sizeof out);
   ck_assert_str_eq(out, "run");
   dd_timeline_destroy(&tl);
   s_rm_rf(dir);

@@ -7,16 +7,17 @@
  * dd_report_write and `duodiag report`. */
 #include <check.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dd_cli.h"
 #include "dd_err.h"
 #include "dd_report.h"
+#include "dd_test_util.h"
 
 static char s_dir[64]; /* the temporary folder of a test */
 
@@ -35,8 +36,16 @@ static void s_teardown(void) {
   ck_assert_int_eq(system(cmd), 0);
 }
 
-static void s_write(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
+/* dir/name in buf, which is returned. */
+static char *s_join(char *buf, size_t size, const char *dir, const char *name) {
+  snprintf(buf, size, "%s/%s", dir, name);
+  return buf;
+}
+
+/* The file dir/name, holding text. */
+static void s_write(const char *dir, const char *name, const char *text) {
+  char path[512];
+  FILE *f = fopen(s_join(path, sizeof path, dir, name), "w");
   ck_assert_msg(f != NULL, "cannot write %s", path);
   fputs(text, f);
   fclose(f);
@@ -66,36 +75,42 @@ static size_t s_count(const char *hay, const char *needle) {
   return n;
 }
 
-/* Exit status of a shell command; 127 means the tool is missing, which fails the test. */
-static int s_sh(const char *cmd) {
-  int st = system(cmd);
-  ck_assert_msg(st != -1 && WIFEXITED(st), "cannot run: %s", cmd);
-  ck_assert_msg(WEXITSTATUS(st) != 127, "not installed (Debian package libxml2-utils): %s", cmd);
-  return WEXITSTATUS(st);
+/* The report.html in dir, malloc'd. */
+static char *s_report(const char *dir) {
+  char path[512];
+  return s_slurp(s_join(path, sizeof path, dir, "report.html"));
 }
 
-/* xmllint's XPath result on file, as text (trailing newline removed). */
-static void s_xpath(const char *file, const char *expr, char *out, size_t size) {
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "xmllint --xpath '%s' '%s' 2>&1", expr, file);
-  FILE *p = popen(cmd, "r");
-  ck_assert_ptr_nonnull(p);
-  size_t n = fread(out, 1, size - 1, p);
-  out[n] = '\0';
-  int st = pclose(p);
-  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "xmllint --xpath %s: %s", expr, out);
-  while (n && out[n - 1] == '\n')
-    out[--n] = '\0';
+/* dd_report_write, which must succeed. */
+static void s_report_ok(const char *dir, const char *out_html, dd_report_stats_t *st) {
+  char err[512];
+  ck_assert_msg(dd_report_write(dir, out_html, st, err, sizeof err) == 0, "%s", err);
 }
 
-/* An XPath number. */
-static long s_xcount(const char *file, const char *expr) {
-  char out[64];
-  s_xpath(file, expr, out, sizeof out);
-  return strtol(out, NULL, 10);
+/* The XPath expression printed from fmt, on file: its text (a count's number too) must be
+ * want. */
+static void s_xpath_is(const char *file, const char *want, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void s_xpath_is(const char *file, const char *want, const char *fmt, ...) {
+  char expr[1024], out[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(expr, sizeof expr, fmt, ap);
+  va_end(ap);
+  dd_test_xpath(file, expr, out, sizeof out);
+  ck_assert_msg(!strcmp(out, want), "%s: \"%s\", expected \"%s\"", expr, out, want);
 }
 
 #define S_T0 5000000000LL /* run.t0 in the synthetic runs (t_us) */
+
+/* dir (made here)/timeline.jsonl, open for writing. */
+static FILE *s_timeline(const char *dir) {
+  char path[512];
+  s_mkdir(dir);
+  FILE *f = fopen(s_join(path, sizeof path, dir, "timeline.jsonl"), "w");
+  ck_assert_ptr_nonnull(f);
+  return f;
+}
 
 /* One timeline line at t seconds from t0, with the given fields after kind. */
 static void s_ev(FILE *f, double t, const char *proc, const char *kind, const char *fields) {
@@ -106,11 +121,7 @@ static void s_ev(FILE *f, double t, const char *proc, const char *kind, const ch
 
 /* Run 1: transport switching, records with resends, bus load; passes. */
 static void s_run_transport(const char *dir) {
-  char path[512];
-  s_mkdir(dir);
-  snprintf(path, sizeof path, "%s/timeline.jsonl", dir);
-  FILE *f = fopen(path, "w");
-  ck_assert_ptr_nonnull(f);
+  FILE *f = s_timeline(dir);
   s_ev(f, -0.2, "harness", "run.start",
        "\"scenario\":\"latency-spike\",\"file\":\"s/latency.yaml\",\"seed\":42,\"variant\":\"\","
        "\"repeat\":0");
@@ -152,19 +163,14 @@ static void s_run_transport(const char *dir) {
   s_ev(f, 21.5, "harness", "run.end",
        "\"verdict\":\"PASS\",\"passed\":2,\"failed\":0,\"reason\":\"\",\"duration_s\":21.7");
   fclose(f);
-  snprintf(path, sizeof path, "%s/summary.txt", dir);
-  s_write(path, "PASS latency-spike  (s/latency.yaml, 21.7 s)\n  2 passed, 0 failed\n");
-  snprintf(path, sizeof path, "%s/junit.xml", dir);
-  s_write(path, "<testsuites/>\n");
+  s_write(dir, "summary.txt",
+          "PASS latency-spike  (s/latency.yaml, 21.7 s)\n  2 passed, 0 failed\n");
+  s_write(dir, "junit.xml", "<testsuites/>\n");
 }
 
 /* Run 2: hostile texts everywhere, a reflash, no transport or records; fails. */
 static void s_run_evil(const char *dir) {
-  char path[512];
-  s_mkdir(dir);
-  snprintf(path, sizeof path, "%s/timeline.jsonl", dir);
-  FILE *f = fopen(path, "w");
-  ck_assert_ptr_nonnull(f);
+  FILE *f = s_timeline(dir);
   s_ev(f, -0.2, "harness", "run.start",
        "\"scenario\":\"" S_EVIL_BASE_JSON "[k=<b>]\",\"file\":\"x.yaml\",\"seed\":7,"
        "\"variant\":\"k=<b>\",\"repeat\":2");
@@ -192,56 +198,45 @@ static void s_run_evil(const char *dir) {
 
 /* Run 3: nothing to plot; its summary has bytes that are not UTF-8. */
 static void s_run_plain(const char *dir) {
-  char path[512];
-  s_mkdir(dir);
-  snprintf(path, sizeof path, "%s/timeline.jsonl", dir);
-  FILE *f = fopen(path, "w");
-  ck_assert_ptr_nonnull(f);
+  FILE *f = s_timeline(dir);
   s_ev(f, 0, "harness", "run.start",
        "\"scenario\":\"plain\",\"file\":\"p.yaml\",\"seed\":42,\"variant\":\"\"");
   s_ev(f, 3, "harness", "run.end",
        "\"verdict\":\"FAIL\",\"passed\":0,\"failed\":0,\"reason\":\"\",\"duration_s\":3.0");
   fclose(f);
-  snprintf(path, sizeof path, "%s/summary.txt", dir);
-  s_write(path, "FAIL plain  (p.yaml, 3.0 s)\n  bad bytes \xff\xfe \xC0\xAF here\n");
+  s_write(dir, "summary.txt", "FAIL plain  (p.yaml, 3.0 s)\n  bad bytes \xff\xfe \xC0\xAF here\n");
 }
 
 /* The suite: three runs and a suite.txt that names them as `duodiag run` did from elsewhere
  * (relative to another working folder, and absolute). */
 static void s_make_suite(void) {
   char path[256], text[1024];
-  snprintf(path, sizeof path, "%s/latency-spike", s_dir);
-  s_run_transport(path);
-  snprintf(path, sizeof path, "%s/evil", s_dir);
-  s_run_evil(path);
-  snprintf(path, sizeof path, "%s/plain", s_dir);
-  s_run_plain(path);
+  s_run_transport(s_join(path, sizeof path, s_dir, "latency-spike"));
+  s_run_evil(s_join(path, sizeof path, s_dir, "evil"));
+  s_run_plain(s_join(path, sizeof path, s_dir, "plain"));
   snprintf(text, sizeof text,
            "PASS latency-spike elsewhere/runs/latency-spike\n"
            "FAIL %s[k=<b>] runs/evil\n"
            "FAIL plain %s/plain\n",
            S_EVIL_BASE, s_dir);
-  snprintf(path, sizeof path, "%s/suite.txt", s_dir);
-  s_write(path, text);
+  s_write(s_dir, "suite.txt", text);
 }
 
 START_TEST(test_report_suite) {
   s_make_suite();
-  char err[512], report[256], out[4096];
+  char report[256];
   dd_report_stats_t st;
-  ck_assert_msg(dd_report_write(s_dir, NULL, &st, err, sizeof err) == 0, "%s", err);
+  s_report_ok(s_dir, NULL, &st);
   ck_assert_uint_eq(st.runs, 3);
   ck_assert_uint_eq(st.passed, 1);
   ck_assert_uint_eq(st.failed, 2);
   ck_assert_uint_eq(st.not_run, 0);
   ck_assert_uint_eq(st.plots, 4); /* rtt, records, bus load; reflash; none */
-  snprintf(report, sizeof report, "%s/report.html", s_dir);
+  s_join(report, sizeof report, s_dir, "report.html");
 
   /* Well-formed: libxml2's XML parser takes it whole (every tag closed, every reference
    * known, valid UTF-8 throughout). */
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "xmllint --noout '%s'", report);
-  ck_assert_int_eq(s_sh(cmd), 0);
+  ck_assert_int_eq(dd_test_xmllint(report), 0);
 
   char *html = s_slurp(report);
   ck_assert(!strncmp(html, "<!DOCTYPE html>", 15));
@@ -267,75 +262,54 @@ START_TEST(test_report_suite) {
   /* The verdict table: one row per run, in suite order, the hostile name read back intact. */
   const char *row = "//*[local-name()=\"table\"][@class=\"verdicts\"]/*[local-name()=\"tbody\"]"
                     "/*[local-name()=\"tr\"]";
-  snprintf(cmd, sizeof cmd, "count(%s)", row);
-  ck_assert_int_eq(s_xcount(report, cmd), 3);
+  s_xpath_is(report, "3", "count(%s)", row);
   static const char *const names[] = {"latency-spike", S_EVIL_BASE, "plain"};
   static const char *const verdicts[] = {"PASS", "FAIL", "FAIL"};
   for (int i = 0; i < 3; i++) {
-    snprintf(cmd, sizeof cmd, "string(%s[%d]/*[2])", row, i + 1);
-    s_xpath(report, cmd, out, sizeof out);
-    ck_assert_str_eq(out, names[i]);
-    snprintf(cmd, sizeof cmd, "string(%s[%d]/*[4])", row, i + 1);
-    s_xpath(report, cmd, out, sizeof out);
-    ck_assert_str_eq(out, verdicts[i]);
+    s_xpath_is(report, names[i], "string(%s[%d]/*[2])", row, i + 1);
+    s_xpath_is(report, verdicts[i], "string(%s[%d]/*[4])", row, i + 1);
   }
-  snprintf(cmd, sizeof cmd, "string(%s[2]/*[3])", row);
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "k=<b>, repeat 2");
-  snprintf(cmd, sizeof cmd, "string(%s[1]/*[5])", row);
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "21.7\xC2\xA0s");
+  s_xpath_is(report, "k=<b>, repeat 2", "string(%s[2]/*[3])", row);
+  s_xpath_is(report, "21.7\xC2\xA0s", "string(%s[1]/*[5])", row);
   /* Failed expectations with their text, and the run's own failure. */
-  snprintf(cmd, sizeof cmd, "string(%s[2]/*[6]//*[local-name()=\"li\"][1])", row);
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "FAIL <img src=x onerror=alert(1)> was late");
-  snprintf(cmd, sizeof cmd, "string(%s[2]/*[6]//*[local-name()=\"li\"][2])", row);
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "run: </pre><script>x()</script>");
-  snprintf(cmd, sizeof cmd, "count(%s[1]/*[6]//*[local-name()=\"li\"])", row);
-  ck_assert_int_eq(s_xcount(report, cmd), 0);
+  s_xpath_is(report, "FAIL <img src=x onerror=alert(1)> was late",
+             "string(%s[2]/*[6]//*[local-name()=\"li\"][1])", row);
+  s_xpath_is(report, "run: </pre><script>x()</script>",
+             "string(%s[2]/*[6]//*[local-name()=\"li\"][2])", row);
+  s_xpath_is(report, "0", "count(%s[1]/*[6]//*[local-name()=\"li\"])", row);
 
   /* Per run: every expectation with verdict, observed time, value and deadline. */
   const char *exp1 = "//*[@id=\"run-1\"]//*[local-name()=\"table\"]/*[local-name()=\"tbody\"]"
                      "/*[local-name()=\"tr\"]";
-  snprintf(cmd, sizeof cmd, "count(%s)", exp1);
-  ck_assert_int_eq(s_xcount(report, cmd), 2);
+  s_xpath_is(report, "2", "count(%s)", exp1);
   static const char *const cells[] = {"1",        "PASS",          NULL, "10.75\xC2\xA0s",
                                       "to=relay", "11.00\xC2\xA0s"};
   for (int c = 0; c < 6; c++) {
-    if (!cells[c]) continue;
-    snprintf(cmd, sizeof cmd, "string(%s[1]/*[%d])", exp1, c + 1);
-    s_xpath(report, cmd, out, sizeof out);
-    ck_assert_str_eq(out, cells[c]);
+    if (cells[c]) s_xpath_is(report, cells[c], "string(%s[1]/*[%d])", exp1, c + 1);
   }
-  snprintf(cmd, sizeof cmd, "string(%s[2]/*[6])", exp1);
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "\xE2\x80\x94"); /* no deadline: a dash */
+  s_xpath_is(report, "\xE2\x80\x94", "string(%s[2]/*[6])", exp1); /* no deadline: a dash */
 
   /* Plots where their events are, none where they are not. */
-  static const long svgs[] = {3, 1, 0};
-  for (int i = 0; i < 3; i++) {
-    snprintf(cmd, sizeof cmd, "count(//*[@id=\"run-%d\"]//*[local-name()=\"svg\"])", i + 1);
-    ck_assert_int_eq(s_xcount(report, cmd), svgs[i]);
-  }
-  snprintf(cmd, sizeof cmd, "string((//*[@id=\"run-1\"]//*[local-name()=\"figcaption\"])[1]/*[1])");
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "Direct-path round-trip time");
-  snprintf(cmd, sizeof cmd, "string((//*[@id=\"run-1\"]//*[local-name()=\"figcaption\"])[2]/*[1])");
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "Vehicle records");
-  snprintf(cmd, sizeof cmd, "string((//*[@id=\"run-1\"]//*[local-name()=\"figcaption\"])[3]/*[1])");
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "CAN bus load");
-  snprintf(cmd, sizeof cmd, "string((//*[@id=\"run-2\"]//*[local-name()=\"figcaption\"])[1]/*[1])");
-  s_xpath(report, cmd, out, sizeof out);
-  ck_assert_str_eq(out, "Reflash progress");
+  static const char *const svgs[] = {"3", "1", "0"};
+  for (int i = 0; i < 3; i++)
+    s_xpath_is(report, svgs[i], "count(//*[@id=\"run-%d\"]//*[local-name()=\"svg\"])", i + 1);
+  static const struct {
+    int run;           /* run number */
+    int fig;           /* figure number within the run */
+    const char *title; /* its caption's title */
+  } figs[] = {{1, 1, "Direct-path round-trip time"},
+              {1, 2, "Vehicle records"},
+              {1, 3, "CAN bus load"},
+              {2, 1, "Reflash progress"}};
+  for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++)
+    s_xpath_is(report, figs[i].title,
+               "string((//*[@id=\"run-%d\"]//*[local-name()=\"figcaption\"])[%d]/*[1])",
+               figs[i].run, figs[i].fig);
   /* The RTT plot's texts: threshold (from the first device's command line), and the switches
    * labelled with the new path. */
-  snprintf(cmd, sizeof cmd,
-           "count((//*[@id=\"run-1\"]//*[local-name()=\"svg\"])[1]//*[local-name()=\"text\"]"
-           "[.=\"threshold 150 ms\" or .=\"relay\" or .=\"direct\"])");
-  ck_assert_int_eq(s_xcount(report, cmd), 3);
+  s_xpath_is(report, "3",
+             "count((//*[@id=\"run-1\"]//*[local-name()=\"svg\"])[1]//*[local-name()=\"text\"]"
+             "[.=\"threshold 150 ms\" or .=\"relay\" or .=\"direct\"])");
   ck_assert_ptr_nonnull(strstr(html, "fd.record_sent: 5 first transmissions, 2 resends"));
   ck_assert_ptr_nonnull(strstr(html, "second.record: 5)"));
   ck_assert_ptr_nonnull(strstr(html, "1 malformed timeline line skipped"));
@@ -357,29 +331,25 @@ START_TEST(test_report_suite) {
 END_TEST
 
 START_TEST(test_report_without_suite_txt) {
-  char path[256], err[512];
-  snprintf(path, sizeof path, "%s/b", s_dir);
-  s_mkdir(path);
-  snprintf(path, sizeof path, "%s/b/one", s_dir);
-  s_run_plain(path);
-  snprintf(path, sizeof path, "%s/a", s_dir);
-  s_run_transport(path);
+  char path[256];
+  s_mkdir(s_join(path, sizeof path, s_dir, "b"));
+  s_run_plain(s_join(path, sizeof path, s_dir, "b/one"));
+  s_run_transport(s_join(path, sizeof path, s_dir, "a"));
   dd_report_stats_t st;
   /* The folders holding a timeline are the runs, sorted. */
-  ck_assert_msg(dd_report_write(s_dir, NULL, &st, err, sizeof err) == 0, "%s", err);
+  s_report_ok(s_dir, NULL, &st);
   ck_assert_uint_eq(st.runs, 2);
   ck_assert_uint_eq(st.plots, 3);
-  snprintf(path, sizeof path, "%s/report.html", s_dir);
-  char *html = s_slurp(path);
+  char *html = s_report(s_dir);
   char *a = strstr(html, "<a href=\"#run-1\">latency-spike</a>");
   char *b = strstr(html, "<a href=\"#run-2\">plain</a>");
   ck_assert(a && b && a < b);
   free(html);
   /* A run folder alone, to a file elsewhere: links go back to the run folder. */
   char run[256], other[256];
-  snprintf(run, sizeof run, "%s/a", s_dir);
-  snprintf(other, sizeof other, "%s/b/r.html", s_dir);
-  ck_assert_msg(dd_report_write(run, other, &st, err, sizeof err) == 0, "%s", err);
+  s_join(run, sizeof run, s_dir, "a");
+  s_join(other, sizeof other, s_dir, "b/r.html");
+  s_report_ok(run, other, &st);
   ck_assert_uint_eq(st.runs, 1);
   ck_assert_uint_eq(st.passed, 1);
   ck_assert_uint_eq(st.plots, 3);
@@ -390,11 +360,9 @@ START_TEST(test_report_without_suite_txt) {
 END_TEST
 
 START_TEST(test_report_runs_listed) {
-  char path[256], err[512];
-  snprintf(path, sizeof path, "%s/latency-spike", s_dir);
-  s_run_transport(path);
-  char missing[256];
-  snprintf(missing, sizeof missing, "%s/never-started", s_dir);
+  char path[256], missing[256], err[512];
+  s_run_transport(s_join(path, sizeof path, s_dir, "latency-spike"));
+  s_join(missing, sizeof missing, s_dir, "never-started");
   dd_report_run_t runs[] = {
       {.name = "latency-spike", .run_dir = path, .verdict = DD_REPORT_FAIL, .duration_s = 99},
       {.name = "never-started", .run_dir = missing, .verdict = DD_REPORT_NOTRUN, .duration_s = -1},
@@ -405,8 +373,7 @@ START_TEST(test_report_runs_listed) {
   ck_assert_uint_eq(st.passed, 0); /* the caller's verdict wins over run.end's */
   ck_assert_uint_eq(st.failed, 1);
   ck_assert_uint_eq(st.not_run, 1);
-  snprintf(path, sizeof path, "%s/report.html", s_dir);
-  char *html = s_slurp(path);
+  char *html = s_report(s_dir);
   ck_assert_ptr_nonnull(strstr(html, "did not run"));
   ck_assert_ptr_nonnull(strstr(html, "No timeline: the run folder does not exist."));
   ck_assert_ptr_nonnull(strstr(html, "21.7&#160;s")); /* the run's own duration */
@@ -418,49 +385,43 @@ END_TEST
 START_TEST(test_report_errors) {
   char path[256], err[512];
   /* No such folder. */
-  snprintf(path, sizeof path, "%s/nope", s_dir);
+  s_join(path, sizeof path, s_dir, "nope");
   ck_assert_int_eq(dd_report_write(path, NULL, NULL, err, sizeof err), DD_ENOENT);
   ck_assert_ptr_nonnull(strstr(err, "expected the --out folder of duodiag run"));
   /* A file. */
-  snprintf(path, sizeof path, "%s/file", s_dir);
-  s_write(path, "x\n");
+  s_write(s_dir, "file", "x\n");
+  s_join(path, sizeof path, s_dir, "file");
   ck_assert_int_eq(dd_report_write(path, NULL, NULL, err, sizeof err), DD_EINVAL);
   ck_assert_ptr_nonnull(strstr(err, "not a folder"));
   /* An empty folder: neither a suite nor a run. */
-  snprintf(path, sizeof path, "%s/empty", s_dir);
-  s_mkdir(path);
+  s_mkdir(s_join(path, sizeof path, s_dir, "empty"));
   ck_assert_int_eq(dd_report_write(path, NULL, NULL, err, sizeof err), DD_EINVAL);
   ck_assert_ptr_nonnull(strstr(err, "no suite.txt, no timeline.jsonl"));
   /* A suite.txt without a run line. */
-  snprintf(path, sizeof path, "%s/empty/suite.txt", s_dir);
-  s_write(path, "garbage\n\nOK x y\n");
-  snprintf(path, sizeof path, "%s/empty", s_dir);
+  s_write(path, "suite.txt", "garbage\n\nOK x y\n");
   ck_assert_int_eq(dd_report_write(path, NULL, NULL, err, sizeof err), DD_EINVAL);
   ck_assert_ptr_nonnull(strstr(err, "no runs listed"));
   /* A report that cannot be written: an error, and no file left behind. */
-  snprintf(path, sizeof path, "%s/run", s_dir);
-  s_run_plain(path);
+  s_run_plain(s_join(path, sizeof path, s_dir, "run"));
   char out[256];
-  snprintf(out, sizeof out, "%s/no/such/folder/r.html", s_dir);
+  s_join(out, sizeof out, s_dir, "no/such/folder/r.html");
   int rc = dd_report_write(path, out, NULL, err, sizeof err);
   ck_assert_int_eq(rc, -ENOENT);
   ck_assert_ptr_nonnull(strstr(err, "cannot write"));
   /* The target is a folder: the temporary file is written, then cannot take its place. */
-  snprintf(out, sizeof out, "%s/empty", s_dir);
+  s_join(out, sizeof out, s_dir, "empty");
   ck_assert_int_lt(dd_report_write(path, out, NULL, err, sizeof err), 0);
   ck_assert_ptr_nonnull(strstr(err, "cannot write"));
   snprintf(out, sizeof out, "ls '%s' | grep -q 'empty[.]'", s_dir);
   ck_assert_int_ne(system(out), 0);
   /* A run listed in suite.txt whose folder is gone: reported, with the listed verdict. */
-  snprintf(path, sizeof path, "%s/suite.txt", s_dir);
-  s_write(path, "FAIL gone runs/gone\nPASS run runs/run\n");
+  s_write(s_dir, "suite.txt", "FAIL gone runs/gone\nPASS run runs/run\n");
   dd_report_stats_t st;
-  ck_assert_msg(dd_report_write(s_dir, NULL, &st, err, sizeof err) == 0, "%s", err);
+  s_report_ok(s_dir, NULL, &st);
   ck_assert_uint_eq(st.runs, 2);
   ck_assert_uint_eq(st.failed, 1);
   ck_assert_uint_eq(st.passed, 1);
-  snprintf(path, sizeof path, "%s/report.html", s_dir);
-  char *html = s_slurp(path);
+  char *html = s_report(s_dir);
   ck_assert_ptr_nonnull(strstr(html, "the run folder does not exist"));
   free(html);
 }
@@ -469,11 +430,9 @@ END_TEST
 /* Values no run produces (huge, negative, far apart in time) still give a finished, well-formed
  * report, every plot on finite axes. */
 START_TEST(test_report_extreme_values) {
-  char dir[128], path[256], err[512];
-  snprintf(dir, sizeof dir, "%s/x", s_dir);
-  s_mkdir(dir);
-  snprintf(path, sizeof path, "%s/timeline.jsonl", dir);
-  s_write(path,
+  char dir[128], path[256];
+  s_mkdir(s_join(dir, sizeof dir, s_dir, "x"));
+  s_write(dir, "timeline.jsonl",
           "{\"t_us\":0,\"proc\":\"harness\",\"kind\":\"run.t0\",\"t0_us\":-5}\n"
           "{\"t_us\":1,\"proc\":\"fd\",\"kind\":\"transport.rtt\",\"srtt_ms\":1e300,"
           "\"rtt_ms\":-7}\n"
@@ -487,11 +446,9 @@ START_TEST(test_report_extreme_values) {
           "{\"t_us\":9223372036854775001,\"proc\":\"harness\",\"kind\":\"expect.result\","
           "\"verdict\":\"PASS\",\"observed_us\":1e30,\"deadline_us\":-9e18,\"index\":-4}\n");
   dd_report_stats_t st;
-  ck_assert_msg(dd_report_write(dir, NULL, &st, err, sizeof err) == 0, "%s", err);
+  s_report_ok(dir, NULL, &st);
   ck_assert_uint_eq(st.plots, 4);
-  snprintf(path, sizeof path, "xmllint --noout '%s/report.html'", dir);
-  ck_assert_int_eq(s_sh(path), 0);
-  snprintf(path, sizeof path, "%s/report.html", dir);
+  ck_assert_int_eq(dd_test_xmllint(s_join(path, sizeof path, dir, "report.html")), 0);
   char *html = s_slurp(path);
   ck_assert_ptr_null(strstr(html, "inf"));
   ck_assert_ptr_null(strstr(html, "nan"));
@@ -536,14 +493,13 @@ static int s_cli(int argc, const char *const *argv) {
 
 START_TEST(test_cli) {
   char run[256], out[256], missing[256];
-  snprintf(run, sizeof run, "%s/run", s_dir);
-  s_run_transport(run);
-  snprintf(out, sizeof out, "%s/elsewhere.html", s_dir);
-  snprintf(missing, sizeof missing, "%s/missing", s_dir);
+  s_run_transport(s_join(run, sizeof run, s_dir, "run"));
+  s_join(out, sizeof out, s_dir, "elsewhere.html");
+  s_join(missing, sizeof missing, s_dir, "missing");
   const char *ok[] = {"report", run};
   ck_assert_int_eq(s_cli(2, ok), 0);
   char path[300];
-  snprintf(path, sizeof path, "%s/report.html", run);
+  s_join(path, sizeof path, run, "report.html");
   struct stat st;
   ck_assert_int_eq(stat(path, &st), 0);
   const char *to[] = {"report", run, "-o", out};
@@ -561,7 +517,7 @@ START_TEST(test_cli) {
   ck_assert_int_eq(s_cli(3, noval), 2);
   const char *two[] = {"report", run, run};
   ck_assert_int_eq(s_cli(3, two), 2);
-  snprintf(out, sizeof out, "%s/no/dir/r.html", s_dir);
+  s_join(out, sizeof out, s_dir, "no/dir/r.html");
   const char *unwritable[] = {"report", run, "--out", out};
   ck_assert_int_eq(s_cli(4, unwritable), 1);
 }
