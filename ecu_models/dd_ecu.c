@@ -32,7 +32,8 @@ typedef struct {
 struct dd_ecu {
   dd_ecu_cfg_t cfg;               /* vehicle, definition, drive model, events */
   dd_canmux_t *mux;               /* the CAN port (not owned) */
-  dd_isotp_link_t *link;          /* physical + functional ISO-TP channel */
+  dd_isotp_link_t *link;          /* physical + functional ISO-TP channel (NULL: powered off) */
+  dd_isotp_cfg_t isotp;           /* its configuration, to open it again at power-on */
   dd_uds_server_t *uds;           /* the diagnostic application */
   dd_dtc_t *dtc;                  /* DTC memory */
   dd_flash_t *flash;              /* program flash, NULL when not programmable */
@@ -45,6 +46,7 @@ struct dd_ecu {
   s_msg_t *txq;                   /* responses waiting for ISO-TP (ring) */
   unsigned tx_head, tx_len;       /* ring state */
   uint8_t last_sid;               /* SID of the request being served, for events */
+  bool app_reported;              /* valid-application flag last put on the timeline */
 };
 
 /* ---- helpers ---- */
@@ -62,7 +64,7 @@ static void s_event(dd_ecu_t *self, const char *kind, const dd_field_t *f, size_
 }
 
 static void s_send_next(dd_ecu_t *self) {
-  while (self->tx_len && !dd_isotp_tx_busy(dd_isotp_link_core(self->link))) {
+  while (self->link && self->tx_len && !dd_isotp_tx_busy(dd_isotp_link_core(self->link))) {
     /* Dequeue first: sending can finish at once and re-enter here through TX_DONE. */
     s_msg_t *m = &self->txq[self->tx_head];
     self->tx_head = (self->tx_head + 1) % S_TXQ;
@@ -90,6 +92,19 @@ static void s_respond(dd_ecu_t *self, const uint8_t *resp, size_t len) {
 
 static int s_on_uds_timer(dd_loop_t *loop, int id, void *arg);
 
+/* ecu.app_state {valid, version, reset} when the flash's valid-application flag changed (an
+ * erase clears it, a passed checkProgrammingDependencies sets it) or always at a reset (then
+ * with the version of the application it booted): whether the ECU has an application to run. */
+static void s_app_state(dd_ecu_t *self, bool reset) {
+  if (!self->flash || !self->powered) return;
+  bool valid = dd_flash_app_valid(self->flash);
+  if (!reset && valid == self->app_reported) return;
+  self->app_reported = valid;
+  const char *version = reset && valid ? dd_flash_version(self->flash) : "";
+  dd_field_t f[] = {DD_B("valid", valid), DD_S("version", version), DD_B("reset", reset)};
+  s_event(self, "ecu.app_state", f, 3);
+}
+
 /* Collect the server's timed responses (0x78 and late results) and re-arm its timer. */
 static void s_service(dd_ecu_t *self) {
   uint64_t now = s_now(self);
@@ -97,6 +112,7 @@ static void s_service(dd_ecu_t *self) {
   size_t len;
   while (self->powered && dd_uds_server_poll(self->uds, now, resp, sizeof resp, &len) == 1)
     s_respond(self, resp, len);
+  s_app_state(self, false);
   if (self->uds_timer) dd_loop_timer_cancel(s_loop(self), self->uds_timer);
   self->uds_timer = 0;
   uint64_t next = dd_uds_server_next_deadline(self->uds);
@@ -182,14 +198,18 @@ static void s_on_isotp(dd_isotp_link_t *link, const dd_isotp_event_t *ev, void *
   }
   if (ev->kind != DD_ISOTP_EV_RX_DONE || !self->powered || !ev->len) return;
   const uint8_t *req = ev->data;
+  /* RoutineControl: its sub-function and routine id too (eraseMemory 0xFF00 and
+   * checkProgrammingDependencies 0xFF01 of a reflash, ISO 14229-1:2013 annex F) */
+  bool rc = req[0] == 0x31 && ev->len >= 4;
   dd_field_t f[] = {DD_I("sid", req[0]), DD_B("functional", ev->functional),
-                    DD_I("len", (int64_t)ev->len)};
+                    DD_I("len", (int64_t)ev->len), DD_I("sub", rc ? req[1] : 0),
+                    DD_I("rid", rc ? (req[2] << 8 | req[3]) : 0)};
   if (self->cfg.def->has_obd && req[0] >= 0x01 && req[0] <= 0x0A) {
     s_event(self, "obd.request", f, 3);
     s_obd(self, req, ev->len, ev->functional);
     return;
   }
-  s_event(self, "uds.request", f, 3);
+  s_event(self, "uds.request", f, 5);
   static uint8_t resp[S_MAX_MSG];
   size_t len = 0;
   self->last_sid = req[0];
@@ -216,6 +236,8 @@ static void s_on_uds_event(void *user, const dd_uds_server_event_t *ev) {
   snprintf(kind, sizeof kind, "uds.%s", dd_uds_server_event_name(ev->kind));
   dd_field_t f[] = {DD_I("a", ev->a), DD_I("b", ev->b)};
   s_event(self, kind, f, 2);
+  /* an ECUReset restarts it: the application it boots into (b: 1 = bootloader) */
+  if (ev->kind == DD_UDS_EV_RESET) s_app_state(self, true);
 }
 
 static int s_read_live(void *user, uint16_t did, uint8_t *out, size_t cap, size_t *len,
@@ -472,6 +494,7 @@ int dd_ecu_new(dd_canmux_t *mux, const dd_ecu_cfg_t *cfg, dd_ecu_t **out) {
   ic.stmin = def->stmin;
   ic.rx_max = S_MAX_MSG;
   ic.ff_escape = false;
+  self->isotp = ic;
   rc = dd_isotp_link_new(mux, &ic, s_on_isotp, self, &self->link);
   if (rc < 0) goto out_fail;
   *out = self;
@@ -514,11 +537,17 @@ static int s_power_on(dd_loop_t *loop, int id, void *arg) {
   dd_ecu_t *self = arg;
   self->power_timer = 0;
   uint64_t now = dd_loop_now(loop);
+  /* the CAN controller starts afresh: no transfer of before the power loss survives */
+  if (!self->link) {
+    int rc = dd_isotp_link_new(self->mux, &self->isotp, s_on_isotp, self, &self->link);
+    if (rc < 0) dd_warn("%s: no ISO-TP after power-on: %s", self->cfg.def->name, dd_strerror(rc));
+  }
   bool app = self->flash ? dd_flash_boot(self->flash, now) : true;
   dd_uds_server_reset(self->uds, now);
   self->powered = true;
   dd_field_t f[] = {DD_B("app_valid", app), DD_S("version", dd_ecu_sw_version(self))};
   s_event(self, "ecu.power_on", f, 2);
+  self->app_reported = app;
   s_service(self);
   return 0;
 }
@@ -530,6 +559,9 @@ static void s_power_off(dd_ecu_t *self, uint64_t off_us, bool cut) {
   if (self->flash) dd_flash_power_loss(self->flash, now);
   self->powered = false;
   self->tx_len = 0;
+  /* Without power the node is silent: no flow control for a request being sent to it (the
+   * tester sees ISO 15765-2 N_Bs expire), no response, no half-sent message finished later. */
+  dd_isotp_link_destroy(&self->link);
   dd_field_t f[] = {DD_B("cut", cut), DD_B("during_flash", flashing),
                     DD_I("off_ms", (int64_t)(off_us / 1000))};
   s_event(self, "ecu.power_off", f, 3);

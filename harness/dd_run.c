@@ -924,17 +924,20 @@ static s_proc_t *s_party_proc(s_run_t *r, dd_sc_party_id_t id, const char *name,
   return p;
 }
 
-static int s_set_args(s_run_t *r, s_proc_t *p, dd_sc_party_id_t id) {
-  int rc = 0;
+/* parties.X.set: each setting is an option of the party's process (retransmit_ms: 250 gives
+ * --retransmit-ms 250), so a misspelt one stops the process at once with its own usage message
+ * instead of being ignored. Spawns p. */
+static int s_spawn_with_set(s_run_t *r, s_proc_t *p, dd_sc_party_id_t id) {
   const dd_sc_party_t *pt = &r->sc->parties[id];
-  for (size_t i = 0; rc == 0 && i < pt->n_set; i++) {
-    dd_ctl_result_t res;
-    rc = dd_ctl_call(dd_rig_ctl(r->rig), dd_rig_loop(r->rig), p->name, "set", pt->set[i].key,
-                     NULL, S_CMD_TIMEOUT, &res);
-    (void)res;
+  for (size_t i = 0; i < pt->n_set; i++) {
+    char opt[128];
+    snprintf(opt, sizeof opt, "--%s", pt->set[i].key);
+    for (char *q = opt + 2; *q; q++)
+      if (*q == '_') *q = '-';
+    s_arg(p, opt);
+    s_arg(p, pt->set[i].value ? pt->set[i].value : "");
   }
-  if (rc < 0) s_fail(r, "party %s: settings refused: %s", p->name, dd_strerror(rc));
-  return rc;
+  return s_spawn_proc(r, p);
 }
 
 /* Spawn every process of the run, servers first, in an order where each finds what it needs. */
@@ -1001,7 +1004,7 @@ static int s_start(s_run_t *r) {
     s_arg(p, "--pcap");
     s_arg(p, tail);
     s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
-    if ((rc = s_spawn_proc(r, p)) < 0) return rc;
+    if ((rc = s_spawn_with_set(r, p, DD_SC_P_BUS)) < 0) return rc;
   }
   if (r->present[DD_SC_P_ECUS]) {
     s_proc_t *p = s_party_proc(r, DD_SC_P_ECUS, "vehicle", "vehicle");
@@ -1015,7 +1018,7 @@ static int s_start(s_run_t *r) {
       s_arg(p, r->ep[DD_SC_P_BUS]);
     }
     s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
-    if ((rc = s_spawn_proc(r, p)) < 0) return rc;
+    if ((rc = s_spawn_with_set(r, p, DD_SC_P_ECUS)) < 0) return rc;
   }
   if (r->present[DD_SC_P_CLOUD]) {
     s_proc_t *p = s_party_proc(r, DD_SC_P_CLOUD, "cloud", "cloud");
@@ -1029,7 +1032,7 @@ static int s_start(s_run_t *r) {
       s_arg(p, root);
     }
     s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
-    if ((rc = s_spawn_proc(r, p)) < 0) return rc;
+    if ((rc = s_spawn_with_set(r, p, DD_SC_P_CLOUD)) < 0) return rc;
   }
   if (r->present[DD_SC_P_RELAY]) {
     s_proc_t *p = s_party_proc(r, DD_SC_P_RELAY, "relay", "relay");
@@ -1037,7 +1040,7 @@ static int s_start(s_run_t *r) {
     s_arg(p, "--endpoint");
     s_arg(p, r->ep[DD_SC_P_RELAY]);
     s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
-    if ((rc = s_spawn_proc(r, p)) < 0) return rc;
+    if ((rc = s_spawn_with_set(r, p, DD_SC_P_RELAY)) < 0) return rc;
   }
   int port = s_free_udp_port();
   if (port < 0) return port;
@@ -1062,7 +1065,7 @@ static int s_start(s_run_t *r) {
       s_arg(p, s_via(r, DD_SC_L_RELAY_SERVICE));
     }
     s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
-    if ((rc = s_spawn_proc(r, p)) < 0 || (rc = s_set_args(r, p, DD_SC_P_SERVICE)) < 0) return rc;
+    if ((rc = s_spawn_with_set(r, p, DD_SC_P_SERVICE)) < 0) return rc;
   }
   if (r->present[DD_SC_P_SECOND]) {
     s_proc_t *p = s_party_proc(r, DD_SC_P_SECOND, "second", "second");
@@ -1072,7 +1075,7 @@ static int s_start(s_run_t *r) {
     s_arg(p, "--id");
     s_arg(p, "second");
     s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
-    if ((rc = s_spawn_proc(r, p)) < 0 || (rc = s_set_args(r, p, DD_SC_P_SECOND)) < 0) return rc;
+    if ((rc = s_spawn_with_set(r, p, DD_SC_P_SECOND)) < 0) return rc;
   }
   if (r->present[DD_SC_P_TERMINAL]) {
     char vmake[64] = "";
@@ -1117,13 +1120,14 @@ static int s_start(s_run_t *r) {
         s_opt(p, "--fee", "%lld", (long long)t->fee_minor);
         if (t->answer_delay_us)
           s_opt(p, "--answer-delay-ms", "%llu", (unsigned long long)(t->answer_delay_us / 1000));
+        if (!t->online) s_arg(p, "--offline");
       }
       if (sc->currency) {
         s_arg(p, "--currency");
         s_arg(p, sc->currency);
       }
       s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
-      if ((rc = s_spawn_proc(r, p)) < 0 || (rc = s_set_args(r, p, DD_SC_P_TERMINAL)) < 0) return rc;
+      if ((rc = s_spawn_with_set(r, p, DD_SC_P_TERMINAL)) < 0) return rc;
     }
   }
   if (r->present[DD_SC_P_FIRST_DEVICE]) {
@@ -1183,7 +1187,7 @@ static int s_start(s_run_t *r) {
     }
     for (size_t i = 0; i < r->opts->n_defects; i++) s_opt(p, "--defect", "%s", r->opts->defects[i]);
     s_opt(p, "--seed", "%llu", (unsigned long long)r->seed);
-    if ((rc = s_spawn_proc(r, p)) < 0 || (rc = s_set_args(r, p, DD_SC_P_FIRST_DEVICE)) < 0) return rc;
+    if ((rc = s_spawn_with_set(r, p, DD_SC_P_FIRST_DEVICE)) < 0) return rc;
   } else if (r->opts->n_defects) {
     dd_warn("--defect applies to the first device, which is not in %s", sc->name);
   }

@@ -1472,7 +1472,7 @@ static const char *const s_action_names[DD_SC_ACT_COUNT] = {
     "mark", "stop"};
 static const char *const s_fault_names[DD_SC_FAULT_COUNT] = {
     "set_dtc", "clear_dtc", "delay", "drop", "force_nrc", "pending_forever", "power_cycle",
-    "power_cut_during_flash", "speed", "clear"};
+    "power_cut_during_flash", "speed", "clear", "engine"};
 static const char *const s_request_names[DD_SC_REQ_COUNT] = {
     "live_data", "dtcs", "dids", "freeze_frame", "history", "vin_info"};
 static const char *const s_control_names[DD_SC_CTL_COUNT] = {
@@ -2576,7 +2576,7 @@ static bool s_ecu_action(s_ctx_t *c, const s_node_t *m, dd_sc_step_t *st) {
     size_t old = s_push_key(c, "target");
     s_get_name(c, tn, "ECU name", &f->ecu);
     s_pop(c, old);
-  } else if (f->kind != DD_SC_FAULT_SPEED) {
+  } else if (f->kind != DD_SC_FAULT_SPEED && f->kind != DD_SC_FAULT_ENGINE) {
     s_err(c, m, "needs target: ECU (the ECU's name in the vehicle file, e.g. engine)");
   }
   const s_node_t *v = s_get(m, s_fault_names[which]);
@@ -2681,6 +2681,13 @@ static bool s_ecu_action(s_ctx_t *c, const s_node_t *m, dd_sc_step_t *st) {
   case DD_SC_FAULT_CLEAR: {
     bool b;
     if (s_get_bool(c, v, &b) && !b) s_err(c, v, "false does nothing; remove it");
+    break;
+  }
+  case DD_SC_FAULT_ENGINE: {
+    /* the owner switches the engine off (e.g. before a reflash) or starts it */
+    static const char *const states[] = {"off", "on"};
+    int on = 0;
+    if (s_get_enum(c, v, states, 2, "an engine state", &on)) f->engine_on = on == 1;
     break;
   }
   default:
@@ -3151,7 +3158,8 @@ static const char *s_file_ref(s_ctx_t *c, const s_node_t *n, const char *path, c
 }
 
 static bool s_program_action(s_ctx_t *c, const s_node_t *m, dd_sc_step_t *st) {
-  static const char *const keys[] = {"image", "target", "version", "package", "signature", "start"};
+  static const char *const keys[] = {"image",     "target", "version", "package",
+                                     "signature", "start",  "hw_part"};
   if (!s_check_map(c, m, keys, S_N(keys), "program:")) return false;
   dd_sc_program_t *p = &st->program;
   p->auto_start = true;
@@ -3168,6 +3176,7 @@ static bool s_program_action(s_ctx_t *c, const s_node_t *m, dd_sc_step_t *st) {
   S_OPT(c, m, "target", s_get_name(c, n_, "ECU name", &p->target));
   S_OPT(c, m, "version", s_get_str(c, n_, &p->version));
   S_OPT(c, m, "package", s_get_name(c, n_, "package id", &p->package));
+  S_OPT(c, m, "hw_part", s_get_str(c, n_, &p->hw_part));
   S_OPT(c, m, "signature", {
     static const char *const sig[] = {"good", "none", "bad"};
     int sg;
@@ -4450,6 +4459,9 @@ char *dd_sc_step_json(const dd_scenario_t *sc, const dd_sc_step_t *st) {
     case DD_SC_FAULT_SPEED:
       bad |= s_jset(o, "speed_kmh", json_real(f->speed_kmh));
       break;
+    case DD_SC_FAULT_ENGINE:
+      bad |= s_jset(o, "engine", json_string(f->engine_on ? "on" : "off"));
+      break;
     default:
       break;
     }
@@ -4511,6 +4523,7 @@ char *dd_sc_step_json(const dd_scenario_t *sc, const dd_sc_step_t *st) {
     bad |= s_opt_str(o, "target", p->target);
     bad |= s_opt_str(o, "version", p->version);
     bad |= s_opt_str(o, "package", p->package);
+    bad |= s_opt_str(o, "hw_part", p->hw_part);
     bad |= s_jset(o, "signature", json_string(sig[p->signature]));
     bad |= s_jset(o, "start", json_string(p->auto_start ? "auto" : "on_control"));
     break;

@@ -137,7 +137,7 @@ typedef struct {
   dd_sc_mode_t mode;            /* sim: spawned by the harness; real: hardware that registers */
   uint64_t register_timeout_us; /* how long to wait for Ready / registration (default 30 s) */
   const char *endpoint;         /* real: where it is reached; NULL: it connects to the harness */
-  const dd_sc_kv_t *set;        /* extra settings sent as SET commands before the run */
+  const dd_sc_kv_t *set;        /* extra settings: options of the party's process (--KEY VALUE) */
   size_t n_set;                 /* how many */
   bool declared;                /* written in the file (else all defaults) */
   dd_sc_loc_t loc;              /* where it is written */
@@ -174,7 +174,7 @@ typedef struct {
   uint64_t probe_interval_us; /* S43: latency probe period (100 ms) */
   dd_sc_policy_t policy;      /* path choice */
   int64_t fee_limit_minor;    /* S15: highest fee the owner accepts, minor units; -1: any */
-  const dd_sc_kv_t *set;      /* extra settings sent as SET commands */
+  const dd_sc_kv_t *set;      /* extra settings: options of the simulated device (--KEY VALUE) */
   size_t n_set;               /* how many */
 } dd_sc_first_device_t;
 
@@ -312,6 +312,7 @@ typedef enum {
   DD_SC_FAULT_POWER_CUT_FLASH,  /* cut power when a reflash reaches percent */
   DD_SC_FAULT_SPEED,            /* set the vehicle speed (km/h) */
   DD_SC_FAULT_CLEAR,            /* remove every injected fault of the ECU */
+  DD_SC_FAULT_ENGINE,           /* switch the engine on or off (the vehicle, no target) */
   DD_SC_FAULT_COUNT
 } dd_sc_fault_kind_t;
 
@@ -328,6 +329,7 @@ typedef struct {
   uint64_t duration_us;     /* DELAY: added delay; POWER_CYCLE: time off */
   double percent;           /* POWER_CUT_FLASH: transfer progress at the cut, 0..100 */
   double speed_kmh;         /* SPEED */
+  bool engine_on;           /* ENGINE: on (true) or off */
 } dd_sc_fault_t;
 
 typedef struct {
@@ -407,6 +409,7 @@ typedef struct {
   const char *version;    /* software version the package installs */
   const char *package;    /* package id (default "pkg-N", N the step index) */
   dd_sc_sign_t signature; /* signed correctly, unsigned, or with a bad signature */
+  const char *hw_part;    /* hardware part number the package is for (NULL: the target's own) */
   bool auto_start;        /* reflash on receipt (S402) or wait for control start_reflash */
 } dd_sc_program_t;
 

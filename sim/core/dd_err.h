@@ -66,7 +66,8 @@
   X(DD_ESIGNATURE, -1600, "signature does not verify")                                        \
   X(DD_ETARGET, -1601, "package is for another target")                                      \
   X(DD_ECRC, -1602, "checksum mismatch")                                                      \
-  X(DD_EAUTH, -1603, "not authorized")
+  X(DD_EAUTH, -1603, "not authorized")                                                       \
+  X(DD_EVERSION, -1604, "software version after reprogramming is not the package's")
 
 enum {
 #define DD_ERR_ENUM(name, value, msg) name = (value),

@@ -54,11 +54,15 @@ typedef struct {
 typedef struct {
   struct dd_fd *fd;         /* owner */
   uint64_t control_id;      /* control id */
-  char terminal[128];       /* terminal that sent it */
+  char terminal[128];       /* terminal that sent it (its own word) */
   char session[128];        /* session it names */
-  int action;               /* ControlSignal action */
+  char link[80];            /* link it came over ("im", "im:ID"); the answer goes back there */
+  char link_terminal[128];  /* terminal at that link's end ("" unknown) */
   dd_control_action_t ca;   /* as dd_control names it */
-  uint32_t ecu_id;          /* ECU request id */
+  uint32_t ecu_id;          /* ECU request id (0: the engine ECU) */
+  int ecu;                  /* its index, -1 unknown */
+  char ecu_name[32];        /* its name for the audit */
+  int items;                /* DTCs or values in the result (audit) */
   uint16_t ids[64];         /* ids */
   size_t n_ids;             /* entries of ids */
   uint8_t args[256];        /* args */
@@ -68,8 +72,9 @@ typedef struct {
   double speed_kmh;         /* vehicle speed read before deciding */
   double rpm;               /* engine speed read before deciding */
   bool extended_first;      /* IO_CONTROL/ROUTINE: 10 03 sent first */
-  bool established;         /* session state when the signal arrived */
-  bool paid;                /* payment state when the signal arrived */
+  bool window_open;         /* session window open when the signal arrived */
+  bool paid;                /* payment confirmed then (S16) */
+  bool established;         /* request signal received then (S17) */
   char cur_session[128];    /* the device's session when the signal arrived */
   char cur_terminal[128];   /* the terminal holding it then */
 } s_ctl_t;
@@ -105,6 +110,8 @@ struct dd_fd {
   unsigned rf_pct;                /* last percent reported */
   int rf_phase;                   /* last phase reported */
   uint64_t rf_control;            /* START_REFLASH control id answered at the end (0: none) */
+  uint64_t rf_t0;                 /* when the reflash started */
+  bool pkg_hold;                  /* the offer asks to wait for a START_REFLASH control (S5) */
 };
 
 static dd_events_t *s_ev(dd_fd_t *self) { return dd_proc_events(self->proc); }
@@ -489,7 +496,10 @@ static void s_status(dd_fd_t *self, int phase, unsigned pct, int code, unsigned 
   env.body_case = DUODIAG__ENVELOPE__BODY_PROGRAM_STATUS;
   env.program_status = &st;
   dd_fd_remote_send_service(self->remote, &env);
+  /* a fresh envelope (its own sequence number) with the same body for the terminal */
   dd_fd_remote_env(self->remote, &env);
+  env.body_case = DUODIAG__ENVELOPE__BODY_PROGRAM_STATUS;
+  env.program_status = &st;
   dd_fd_remote_send_im(self->remote, &env);
 }
 
@@ -554,13 +564,21 @@ static void s_rf_drive(dd_fd_t *self) {
     /* DD_FR_END */
     bool ok = dd_fd_reflash_phase(self->rf) == DD_FR_DONE;
     const char *ecu = dd_fd_vehicle_name(self->veh, (size_t)self->pkg_ecu);
-    const char *ver = ok ? dd_fd_reflash_version(self->rf) : "";
+    const char *ver = dd_fd_reflash_version(self->rf);
     const char *why = ok ? "" : dd_fd_reflash_why(self->rf);
     int code = ok ? 0 : dd_fd_reflash_error(self->rf);
     uint8_t nrc = ok ? 0 : dd_fd_reflash_nrc(self->rf);
+    uint64_t now = s_now(self);
     dd_events_emit(s_ev(self), "reflash.result", DD_S("ecu", ecu), DD_B("ok", ok),
                    DD_S("version", ver), DD_S("error", why), DD_I("nrc", nrc),
-                   DD_I("blocks", dd_fd_reflash_blocks(self->rf)), DD_END);
+                   DD_I("blocks", dd_fd_reflash_blocks(self->rf)),
+                   DD_S("supplier_version", dd_fd_reflash_supplier_version(self->rf)),
+                   DD_S("package_id", self->pkg_id),
+                   DD_S("expected", self->pkg ? dd_package_info(self->pkg)->sw_version : ""),
+                   DD_S("stage", dd_fd_reflash_step_name(self->rf)), DD_I("code", code),
+                   DD_I("bytes", dd_fd_reflash_bytes(self->rf)),
+                   DD_I("transfer_ms", dd_fd_reflash_transfer_us(self->rf, now) / 1000),
+                   DD_I("duration_ms", (now - self->rf_t0) / 1000), DD_END);
     s_status(self, ok ? DD_FR_DONE : DD_FR_FAILED, ok ? 100 : dd_fd_reflash_percent(self->rf),
              code, nrc, ok ? ver : why);
     if (self->rf_control)
@@ -605,9 +623,11 @@ static int s_rf_start(dd_fd_t *self, const char **why) {
     rc.security_level = 0; /* no secret known: try without security access */
   }
   rc.wrong_bsc_wrap = self->cfg.defects & DD_FD_DEFECT_WRONG_BSC_WRAP;
-  /* The registry gives no flash geometry: FF00 erases the whole area, FF01 is sent without the
-   * CRC record (the ECU then checks completeness and the signature hook). */
-  rc.crc_area_size = 0;
+  /* FF00 erases the whole area (the registry gives no flash geometry); FF01 carries the
+   * package's CRC-32 of its data, which the ECU compares with what it programmed. The version
+   * the ECU reports after the reset must be the package's. */
+  rc.send_crc = true;
+  rc.check_version = true;
   int err = dd_fd_reflash_new(&rc, self->pkg, &self->rf);
   if (err < 0) {
     *why = "out of memory";
@@ -616,14 +636,35 @@ static int s_rf_start(dd_fd_t *self, const char **why) {
   s_stop_streams(self);
   self->rf_pct = 0;
   self->rf_phase = 0;
+  self->rf_t0 = s_now(self);
   s_rf_drive(self);
   return 0;
+}
+
+/* A reflash that does not happen (package refused, start refused): reflash.result {ok: false}
+ * with the reason, so that whoever waits for the result gets one, ProgramStatus FAILED to the
+ * service device and the terminal, and the START_REFLASH control's answer (control_id 0: none).
+ * stage says where it stopped: "package" (the checks of S402) or "start". */
+static void s_rf_refused(dd_fd_t *self, uint64_t control_id, int code, const char *stage,
+                         const char *why) {
+  char ecu[32];
+  if (self->pkg_ecu >= 0)
+    snprintf(ecu, sizeof ecu, "%s", dd_fd_vehicle_name(self->veh, (size_t)self->pkg_ecu));
+  else
+    snprintf(ecu, sizeof ecu, "0x%X", self->pkg_target);
+  dd_events_emit(s_ev(self), "reflash.result", DD_S("ecu", ecu), DD_B("ok", false),
+                 DD_S("version", ""), DD_S("error", why), DD_I("nrc", 0), DD_I("blocks", 0),
+                 DD_S("package_id", self->pkg_id), DD_S("expected", ""), DD_S("stage", stage),
+                 DD_I("code", code), DD_I("bytes", 0), DD_I("transfer_ms", 0),
+                 DD_I("duration_ms", 0), DD_END);
+  s_status(self, DUODIAG__PROGRAM_STATUS__PHASE__FAILED, 0, code, 0, why);
+  if (control_id) s_control_result(self, control_id, false, code, 0, why, NULL, 0, "");
 }
 
 static void s_pkg_refuse(dd_fd_t *self, int code, const char *reason) {
   dd_events_emit(s_ev(self), "fd.package_refused", DD_S("package_id", self->pkg_id),
                  DD_S("reason", reason), DD_I("code", code), DD_END);
-  s_status(self, DUODIAG__PROGRAM_STATUS__PHASE__FAILED, 0, code, 0, reason);
+  s_rf_refused(self, 0, code, "package", reason);
 }
 
 /* The hardware part number has been read: verify the package (S402 checks) and start. */
@@ -681,10 +722,16 @@ static void s_on_hw_part(int status, uint8_t nrc, const uint8_t *resp, size_t le
   const dd_package_info_t *inf = dd_package_info(self->pkg);
   dd_events_emit(s_ev(self), "fd.package_verified", DD_S("package_id", self->pkg_id),
                  DD_S("ecu", inf->ecu_name), DD_S("version", inf->sw_version),
-                 DD_I("size", self->pkg_size), DD_END);
+                 DD_I("size", self->pkg_size), DD_B("hold", self->pkg_hold), DD_END);
+  if (self->pkg_hold) {
+    /* S5: the technician starts it (START_REFLASH) when the vehicle is ready */
+    s_status(self, DUODIAG__PROGRAM_STATUS__PHASE__VERIFYING, 100, 0, 0,
+             "verified; waiting for start_reflash");
+    return;
+  }
   const char *w;
-  if (s_rf_start(self, &w) < 0) s_status(self, DUODIAG__PROGRAM_STATUS__PHASE__FAILED, 0,
-                                         DD_EBUSY, 0, w);
+  rc = s_rf_start(self, &w);
+  if (rc < 0) s_rf_refused(self, 0, rc, "start", w);
 }
 
 static void s_pkg_complete(dd_fd_t *self) {
@@ -727,9 +774,17 @@ static void s_program_ack(dd_fd_t *self) {
 }
 
 static void s_on_offer(dd_fd_t *self, const Duodiag__ProgramOffer *o) {
-  if (self->rf) return; /* one reflash at a time; the service device retries */
   bool same = !strcmp(o->package_id, self->pkg_id) && o->total_size == self->pkg_size &&
-              self->pkg_buf && !memcmp(o->sha256.data, self->pkg_sha, 32);
+              self->pkg_buf && o->sha256.len == 32 && !memcmp(o->sha256.data, self->pkg_sha, 32);
+  /* One package at a time while a reflash runs (the service device tries again later); the
+   * one being flashed is answered, so that its sender sees it complete. */
+  if (self->rf && !same) return;
+  if (!same && (o->sha256.len != 32 || o->total_size == 0 ||
+                o->total_size > DD_PACKAGE_MAX_SIZE)) {
+    dd_events_emit(s_ev(self), "fd.package_refused", DD_S("package_id", o->package_id),
+                   DD_S("reason", "malformed offer"), DD_I("code", DD_EILSEQ), DD_END);
+    return;
+  }
   if (!same) {
     free(self->pkg_buf);
     dd_package_destroy(&self->pkg);
@@ -743,22 +798,26 @@ static void s_on_offer(dd_fd_t *self, const Duodiag__ProgramOffer *o) {
     self->pkg_has_sig = o->signature.len == 64;
     if (self->pkg_has_sig) memcpy(self->pkg_sig, o->signature.data, 64);
     self->pkg_target = o->target_ecu;
+    self->pkg_hold = o->hold;
+    self->pkg_ecu = -1;
     self->pkg_size = o->total_size;
     self->pkg_have = 0;
     self->pkg_pct = 0;
     dd_events_emit(s_ev(self), "fd.program_offer", DD_S("package_id", o->package_id),
                    DD_I("size", o->total_size), DD_I("target", o->target_ecu),
-                   DD_S("version", o->software_version), DD_END);
+                   DD_S("version", o->software_version), DD_B("signed", self->pkg_has_sig),
+                   DD_B("hold", o->hold), DD_END);
     s_status(self, DUODIAG__PROGRAM_STATUS__PHASE__RECEIVING, 0, 0, 0, NULL);
   } else {
+    /* the sender lost track (a link cut): it goes on from what was received */
     dd_events_emit(s_ev(self), "fd.program_resume", DD_S("package_id", o->package_id),
-                   DD_I("offset", self->pkg_have), DD_END);
+                   DD_I("offset", self->pkg_have), DD_I("size", self->pkg_size), DD_END);
   }
   s_program_ack(self);
 }
 
 static void s_on_chunk(dd_fd_t *self, const Duodiag__ProgramChunk *c) {
-  if (!self->pkg_buf || strcmp(c->package_id, self->pkg_id) || self->rf) return;
+  if (!self->pkg_buf || strcmp(c->package_id, self->pkg_id)) return;
   if (c->offset == self->pkg_have && c->offset + c->data.len <= self->pkg_size) {
     memcpy(self->pkg_buf + self->pkg_have, c->data.data, c->data.len);
     self->pkg_have += c->data.len;
@@ -768,7 +827,7 @@ static void s_on_chunk(dd_fd_t *self, const Duodiag__ProgramChunk *c) {
       s_status(self, DUODIAG__PROGRAM_STATUS__PHASE__RECEIVING, pct, 0, 0, NULL);
     }
     s_program_ack(self);
-    if (self->pkg_have == self->pkg_size && !self->pkg) s_pkg_complete(self);
+    if (c->data.len && self->pkg_have == self->pkg_size && !self->pkg) s_pkg_complete(self);
   } else {
     s_program_ack(self); /* a gap or a repeat: say where we are */
   }
@@ -776,6 +835,7 @@ static void s_on_chunk(dd_fd_t *self, const Duodiag__ProgramChunk *c) {
 
 /* ---- S5: control signals ------------------------------------------------------------------- */
 
+/* A ControlResult to the session's terminal (used when the asker's link is not at hand). */
 static void s_control_result(dd_fd_t *self, uint64_t control_id, bool accepted, int code,
                              uint8_t nrc, const char *reason, const uint8_t *result, size_t len,
                              const char *text) {
@@ -795,32 +855,86 @@ static void s_control_result(dd_fd_t *self, uint64_t control_id, bool accepted, 
   dd_fd_remote_send_im(self->remote, &env);
 }
 
-static void s_audit(dd_fd_t *self, const s_ctl_t *c, const char *verdict, const char *reason,
-                    uint8_t nrc) {
+/* The one audit record of a control signal: who asked (by its word and by its link), in which
+ * session, what, the verdict, what came of it, and the vehicle's state it was judged on. */
+static void s_audit(dd_fd_t *self, const s_ctl_t *c, const char *verdict, const char *result,
+                    const char *reason, uint8_t nrc, const char *text) {
   dd_events_emit(s_ev(self), "control.audit", DD_I("control_id", c->control_id),
-                 DD_S("terminal", c->terminal), DD_S("action", dd_control_action_name(c->ca)),
-                 DD_S("verdict", verdict), DD_S("reason", reason), DD_I("nrc", nrc),
-                 DD_D("speed_kmh", c->speed_kmh), DD_D("rpm", c->rpm), DD_END);
+                 DD_S("terminal", c->terminal), DD_S("link_terminal", c->link_terminal),
+                 DD_S("session_id", c->session), DD_S("action", dd_control_action_name(c->ca)),
+                 DD_S("ecu", c->ecu_name), DD_S("verdict", verdict), DD_S("result", result),
+                 DD_S("reason", reason), DD_I("nrc", nrc), DD_S("text", text ? text : ""),
+                 DD_I("items", c->items),
+                 DD_D("speed_kmh", isnan(c->speed_kmh) ? -1.0 : c->speed_kmh),
+                 DD_D("rpm", isnan(c->rpm) ? -1.0 : c->rpm), DD_END);
+}
+
+/* The ControlResult, over the link the signal came in on. */
+static void s_ctl_reply(dd_fd_t *self, const s_ctl_t *c, bool accepted, int code, uint8_t nrc,
+                        const char *reason, const uint8_t *result, size_t len, const char *text) {
+  Duodiag__ControlResult r = DUODIAG__CONTROL_RESULT__INIT;
+  r.control_id = c->control_id;
+  r.accepted = accepted;
+  r.code = code;
+  r.nrc = nrc;
+  r.reason = (char *)(reason ? reason : "");
+  r.result.data = (uint8_t *)result;
+  r.result.len = result ? (len > DD_WIRE_MAX_BYTES ? DD_WIRE_MAX_BYTES : len) : 0;
+  r.text = (char *)(text ? text : "");
+  Duodiag__Envelope env;
+  dd_fd_remote_env(self->remote, &env);
+  env.body_case = DUODIAG__ENVELOPE__BODY_CONTROL_RESULT;
+  env.control_result = &r;
+  if (dd_fd_remote_send_link(self->remote, c->link, &env) < 0)
+    dd_fd_remote_send_im(self->remote, &env);
+}
+
+/* An authorized control is over: audit (verdict accepted, its result) and answer. Frees c. */
+static void s_ctl_finish(dd_fd_t *self, s_ctl_t *c, const char *result, int code, uint8_t nrc,
+                         const char *reason, const uint8_t *resp, size_t len, const char *text) {
+  bool ok = code == 0;
+  s_audit(self, c, "accepted", result, ok ? "" : reason, nrc, text);
+  s_ctl_reply(self, c, ok, code, nrc, ok ? "" : reason, ok ? resp : NULL, ok ? len : 0, text);
+  free(c);
+}
+
+/* A refused control: audit (the verdict, with the reason) and answer; nothing touched the
+ * vehicle. Frees c. */
+static void s_ctl_refuse(dd_fd_t *self, s_ctl_t *c, dd_control_verdict_t v) {
+  char reason[160];
+  if (v == DD_CTL_VEHICLE_MOVING && !isnan(c->speed_kmh))
+    snprintf(reason, sizeof reason, "%s (%.1f km/h)", dd_control_verdict_text(v), c->speed_kmh);
+  else if (v == DD_CTL_VEHICLE_MOVING)
+    snprintf(reason, sizeof reason, "%s (speed unknown)", dd_control_verdict_text(v));
+  else if (v == DD_CTL_ENGINE_RUNNING && !isnan(c->rpm))
+    snprintf(reason, sizeof reason, "%s (%.0f rpm)", dd_control_verdict_text(v), c->rpm);
+  else
+    snprintf(reason, sizeof reason, "%s", dd_control_verdict_text(v));
+  s_audit(self, c, dd_control_verdict_name(v), "refused", reason, 0, "");
+  s_ctl_reply(self, c, false, DD_EAUTH, 0, reason, NULL, 0, dd_control_verdict_name(v));
+  free(c);
 }
 
 static void s_ctl_done(int status, uint8_t nrc, const uint8_t *resp, size_t len, void *arg) {
   s_ctl_t *c = arg;
   dd_fd_t *self = c->fd;
-  if (c->extended_first) {
+  if (c->extended_first && status == 0) {
     /* the session change went first; now the action itself */
     c->extended_first = false;
     uint8_t req[300];
     int n = -1;
     if (c->ca == DD_CTL_IO_CONTROL)
+      /* ISO 14229-1:2013 12.2: InputOutputControlByIdentifier, the option byte then the state */
       n = dd_uds_build_io_control(req, sizeof req, c->ids[0], c->n_args ? c->args[0] : 0x03,
                                   c->n_args > 1 ? c->args + 1 : NULL,
                                   c->n_args > 1 ? c->n_args - 1 : 0, NULL, 0);
     else
-      n = dd_uds_build_routine(req, sizeof req, 0x01, c->ids[0], c->n_args ? c->args : NULL,
-                               c->n_args, false);
-    int ecu = dd_fd_vehicle_find(self->veh, c->ecu_id);
-    if (n > 0 && ecu >= 0 &&
-        dd_fd_vehicle_request(self->veh, (size_t)ecu, req, (size_t)n, false, s_ctl_done, c) == 0)
+      /* ISO 14229-1:2013 13.2: RoutineControl, the sub-function then the option record */
+      n = dd_uds_build_routine(req, sizeof req, c->n_args ? c->args[0] : 0x01, c->ids[0],
+                               c->n_args > 1 ? c->args + 1 : NULL,
+                               c->n_args > 1 ? c->n_args - 1 : 0, false);
+    if (n > 0 && dd_fd_vehicle_request(self->veh, (size_t)c->ecu, req, (size_t)n, false,
+                                       s_ctl_done, c) == 0)
       return;
     status = n < 0 ? n : DD_EINVAL;
   }
@@ -837,6 +951,7 @@ static void s_ctl_done(int status, uint8_t nrc, const uint8_t *resp, size_t len,
         dd_dtc_code_format3(recs[i].dtc, code);
         k += (size_t)snprintf(text + k, sizeof text - k, "%s%s", i ? " " : "", code);
       }
+      c->items = (int)n;
     }
   } else if (ok && c->ca == DD_CTL_READ_PIDS) {
     dd_obd_value_t v[8];
@@ -845,43 +960,44 @@ static void s_ctl_done(int status, uint8_t nrc, const uint8_t *resp, size_t len,
       for (size_t i = 0; i < n && k + 40 < sizeof text; i++)
         k += (size_t)snprintf(text + k, sizeof text - k, "%s%s=%g%s", i ? " " : "",
                               v[i].name ? v[i].name : "?", v[i].value, v[i].unit ? v[i].unit : "");
+    c->items = (int)n;
   } else if (ok) {
     snprintf(text, sizeof text, "done");
+  } else if (status == DD_EUDS_NRC) {
+    snprintf(text, sizeof text, "negative response 0x%02X", nrc);
   } else {
-    snprintf(text, sizeof text, "%s", status == DD_EUDS_NRC ? "negative response"
-                                                            : dd_strerror(status));
+    snprintf(text, sizeof text, "%s", dd_strerror(status));
   }
-  s_audit(self, c, ok ? "done" : "failed", ok ? "" : text, status == DD_EUDS_NRC ? nrc : 0);
-  s_control_result(self, c->control_id, ok, ok ? 0 : status, status == DD_EUDS_NRC ? nrc : 0,
-                   ok ? "" : text, ok ? resp : NULL, ok ? len : 0, text);
-  free(c);
+  s_ctl_finish(self, c, ok ? "done" : "failed", ok ? 0 : status,
+               status == DD_EUDS_NRC ? nrc : 0, text, resp, len, text);
 }
 
 static void s_ctl_execute(dd_fd_t *self, s_ctl_t *c) {
-  int ecu = dd_fd_vehicle_find(self->veh, c->ecu_id);
-  if (ecu < 0 && c->ca != DD_CTL_STOP_STREAM && c->ca != DD_CTL_START_REFLASH) {
-    s_audit(self, c, "failed", "unknown ECU", 0);
-    s_control_result(self, c->control_id, false, DD_ENOENT, 0, "unknown ECU", NULL, 0, "");
-    free(c);
+  if (c->ecu < 0 && c->ca != DD_CTL_STOP_STREAM && c->ca != DD_CTL_START_REFLASH) {
+    s_ctl_finish(self, c, "failed", DD_ENOENT, 0, "unknown ECU", NULL, 0, "");
     return;
   }
   uint8_t req[300];
   int n = -1;
-  bool functional = false;
   switch (c->ca) {
   case DD_CTL_READ_DTCS: {
-    const uint8_t r[] = {0x19, 0x02, 0xFF};
+    /* ISO 14229-1:2013 11.3.2.2: reportDTCByStatusMask 0x2F: testFailed, testFailedThisOperation-
+     * Cycle, pendingDTC, confirmedDTC, testFailedSinceLastClear (D.2): the stored faults; a
+     * cleared DTC (status 0x50, tests not yet completed) is not one */
+    const uint8_t r[] = {0x19, 0x02, 0x2F};
     memcpy(req, r, 3);
     n = 3;
     break;
   }
   case DD_CTL_CLEAR_DTCS:
+    /* ISO 14229-1:2013 11.2: ClearDiagnosticInformation, groupOfDTC FFFFFF = all groups */
     n = dd_uds_build_clear_dtc(req, sizeof req, 0xFFFFFF);
     break;
   case DD_CTL_READ_DIDS:
     n = dd_uds_build_read_dids(req, sizeof req, c->ids, c->n_ids);
     break;
   case DD_CTL_READ_PIDS: {
+    /* SAE J1979 service $01, at most 6 PIDs */
     uint8_t pids[6];
     size_t k = 0, len = 0;
     for (size_t i = 0; i < c->n_ids && k < 6; i++) pids[k++] = (uint8_t)c->ids[i];
@@ -892,19 +1008,17 @@ static void s_ctl_execute(dd_fd_t *self, s_ctl_t *c) {
   case DD_CTL_STREAM_PIDS: {
     uint32_t pids[6];
     for (size_t i = 0; i < c->n_ids && i < 6; i++) pids[i] = c->ids[i];
-    int rc = s_start_stream(self, c->control_id, (size_t)ecu, pids, c->n_ids < 6 ? c->n_ids : 6,
+    int rc = s_start_stream(self, c->control_id, (size_t)c->ecu, pids, c->n_ids < 6 ? c->n_ids : 6,
                             c->rate_hz > 0 ? c->rate_hz : 1.0, 0);
-    s_audit(self, c, rc == 0 ? "done" : "failed", rc == 0 ? "" : dd_strerror(rc), 0);
-    s_control_result(self, c->control_id, rc == 0, rc, 0, rc ? dd_strerror(rc) : "", NULL, 0,
-                     rc == 0 ? "streaming" : "");
-    free(c);
+    char text[64];
+    snprintf(text, sizeof text, "streaming at %.3g Hz", c->rate_hz > 0 ? c->rate_hz : 1.0);
+    s_ctl_finish(self, c, rc == 0 ? "streaming" : "failed", rc, 0, rc ? dd_strerror(rc) : "",
+                 NULL, 0, rc == 0 ? text : "");
     return;
   }
   case DD_CTL_STOP_STREAM:
     s_stop_streams(self);
-    s_audit(self, c, "done", "", 0);
-    s_control_result(self, c->control_id, true, 0, 0, "", NULL, 0, "stopped");
-    free(c);
+    s_ctl_finish(self, c, "stopped", 0, 0, "", NULL, 0, "stopped");
     return;
   case DD_CTL_IO_CONTROL:
   case DD_CTL_ROUTINE:
@@ -914,6 +1028,7 @@ static void s_ctl_execute(dd_fd_t *self, s_ctl_t *c) {
     n = dd_uds_build_session(req, sizeof req, DD_UDS_SESSION_EXTENDED, false);
     break;
   case DD_CTL_ECU_RESET:
+    /* ISO 14229-1:2013 9.3: ECUReset, resetType 01 hard, 02 keyOffOn, 03 soft */
     n = dd_uds_build_ecu_reset(req, sizeof req, c->n_args ? c->args[0] : 0x01, false);
     break;
   case DD_CTL_START_REFLASH: {
@@ -922,34 +1037,46 @@ static void s_ctl_execute(dd_fd_t *self, s_ctl_t *c) {
     if (rc == 0) rc = s_rf_start(self, &why);
     else why = "unknown package";
     if (rc < 0) {
-      s_audit(self, c, "failed", why, 0);
-      s_control_result(self, c->control_id, false, rc, 0, why, NULL, 0, "");
+      s_ctl_finish(self, c, "failed", rc, 0, why, NULL, 0, "");
     } else {
-      s_audit(self, c, "started", "", 0);
+      /* the ControlResult follows when the reflash ends (s_rf_drive) */
+      s_audit(self, c, "accepted", "started", "", 0, c->package_id);
       self->rf_control = c->control_id;
+      free(c);
     }
-    free(c);
     return;
   }
   default:
     break;
   }
   if (n <= 0 ||
-      dd_fd_vehicle_request(self->veh, (size_t)ecu, req, (size_t)n, functional, s_ctl_done, c) < 0) {
-    s_audit(self, c, "failed", "bad request", 0);
-    s_control_result(self, c->control_id, false, DD_EINVAL, 0, "bad request", NULL, 0, "");
-    free(c);
-  }
+      dd_fd_vehicle_request(self->veh, (size_t)c->ecu, req, (size_t)n, false, s_ctl_done, c) < 0)
+    s_ctl_finish(self, c, "failed", DD_EINVAL, 0, "bad request", NULL, 0, "");
 }
 
-/* Speed and engine speed read (SAE J1979 $01 PIDs 0D, 0C): decide (dd_control) and act. */
+/* The session as it stood when the signal arrived: a signal that came before the payment stays
+ * refused even if the payment lands while the vehicle is being read. */
+static dd_control_ctx_t s_ctl_ctx(dd_fd_t *self, const s_ctl_t *c) {
+  return (dd_control_ctx_t){
+      .window_open = c->window_open,
+      .paid = c->paid,
+      .established = c->established,
+      .session_id = c->cur_session,
+      .terminal_id = c->cur_terminal,
+      .link_terminal = c->link_terminal,
+      .speed_kmh = c->speed_kmh, /* NaN (unknown) counts as moving: fail safe */
+      .engine_running = isnan(c->rpm) ? true : c->rpm > 0,
+      .reflash_active = self->rf != NULL,
+      .accept_unpaid = self->cfg.defects & DD_FD_DEFECT_ACCEPT_UNPAID_CONTROL,
+  };
+}
+
+/* Speed and engine speed read (SAE J1979 $01 PIDs 0D, 0C): decide on the vehicle rules, act. */
 static void s_ctl_conditions(int status, uint8_t nrc, const uint8_t *resp, size_t len,
                              void *arg) {
   s_ctl_t *c = arg;
   dd_fd_t *self = c->fd;
   (void)nrc;
-  c->speed_kmh = NAN;
-  c->rpm = NAN;
   dd_obd_value_t v[4];
   size_t n = 0;
   if (status == 0 && dd_obd_parse_values(resp, len, v, 4, &n) == 0)
@@ -957,51 +1084,58 @@ static void s_ctl_conditions(int status, uint8_t nrc, const uint8_t *resp, size_
       if (v[i].pid == 0x0D) c->speed_kmh = v[i].value;
       if (v[i].pid == 0x0C) c->rpm = v[i].value;
     }
-  dd_control_ctx_t ctx = {
-      /* the session as it stood when the signal arrived: a signal that came before the
-       * payment stays refused even if the payment lands while the vehicle is being read */
-      .established = c->established,
-      .paid = c->paid,
-      .session_id = c->cur_session,
-      .terminal_id = c->cur_terminal,
-      /* unknown speed counts as moving, unknown engine state as running: fail safe */
-      .speed_kmh = isnan(c->speed_kmh) ? 999.0 : c->speed_kmh,
-      .engine_running = isnan(c->rpm) ? true : c->rpm > 0,
-      .reflash_active = self->rf != NULL,
-      .accept_unpaid = self->cfg.defects & DD_FD_DEFECT_ACCEPT_UNPAID_CONTROL,
-  };
-  dd_control_verdict_t v2 = dd_control_authorize(&ctx, c->ca, c->session, c->terminal);
-  if (v2 != DD_CTL_OK) {
-    s_audit(self, c, dd_control_verdict_name(v2), dd_control_verdict_name(v2), 0);
-    s_control_result(self, c->control_id, false, DD_EAUTH, 0, dd_control_verdict_name(v2), NULL,
-                     0, "");
-    free(c);
+  dd_control_ctx_t ctx = s_ctl_ctx(self, c);
+  dd_control_verdict_t verdict = dd_control_authorize(&ctx, c->ca, c->session, c->terminal);
+  if (verdict != DD_CTL_OK) {
+    s_ctl_refuse(self, c, verdict);
     return;
   }
-  s_audit(self, c, "accepted", "", 0);
   s_ctl_execute(self, c);
 }
 
-static void s_on_control(dd_fd_t *self, const Duodiag__ControlSignal *sig) {
+static void s_on_control(dd_fd_t *self, const Duodiag__ControlSignal *sig, const char *link) {
   s_ctl_t *c = calloc(1, sizeof *c);
   if (!c) return;
   c->fd = self;
   c->control_id = sig->control_id;
   snprintf(c->terminal, sizeof c->terminal, "%s", sig->terminal_id);
   snprintf(c->session, sizeof c->session, "%s", sig->session_id);
-  c->action = sig->action;
-  c->ca = (dd_control_action_t)(sig->action >= 1 && sig->action <= 10 ? sig->action - 1 : 0);
+  snprintf(c->link, sizeof c->link, "%s", link ? link : "im");
+  snprintf(c->link_terminal, sizeof c->link_terminal, "%s",
+           dd_fd_remote_link_terminal(self->remote, c->link));
+  bool known = dd_control_action_from_wire((unsigned)sig->action, &c->ca);
   c->ecu_id = sig->ecu_id;
+  /* no ECU named: the engine ECU, the OBD default (SAE J1979) */
+  c->ecu = sig->ecu_id ? dd_fd_vehicle_find(self->veh, sig->ecu_id)
+                       : (dd_fd_vehicle_count(self->veh) ? 0 : -1);
+  if (c->ecu >= 0) snprintf(c->ecu_name, sizeof c->ecu_name, "%s",
+                            dd_fd_vehicle_name(self->veh, (size_t)c->ecu));
+  else snprintf(c->ecu_name, sizeof c->ecu_name, "0x%X", sig->ecu_id);
   for (size_t i = 0; i < sig->n_ids && c->n_ids < 64; i++) c->ids[c->n_ids++] = (uint16_t)sig->ids[i];
   c->n_args = sig->args.len < sizeof c->args ? sig->args.len : sizeof c->args;
   if (c->n_args) memcpy(c->args, sig->args.data, c->n_args);
   c->rate_hz = sig->rate_hz;
   snprintf(c->package_id, sizeof c->package_id, "%s", sig->package_id);
-  c->established = dd_fd_remote_established(self->remote);
-  c->paid = dd_fd_remote_paid(self->remote);
+  c->speed_kmh = NAN;
+  c->rpm = NAN;
+  c->window_open = dd_fd_remote_window_open(self->remote);
+  c->paid = dd_fd_remote_payment_confirmed(self->remote);
+  c->established = dd_fd_remote_paid(self->remote);
   snprintf(c->cur_session, sizeof c->cur_session, "%s", dd_fd_remote_session_id(self->remote));
   snprintf(c->cur_terminal, sizeof c->cur_terminal, "%s",
            dd_fd_remote_terminal_id(self->remote));
+  if (!known) {
+    c->ca = DD_CTL__COUNT;
+    s_ctl_refuse(self, c, DD_CTL_UNKNOWN_ACTION);
+    return;
+  }
+  /* who asks, in which session, paid or not: decided before the vehicle is touched at all */
+  dd_control_ctx_t ctx = s_ctl_ctx(self, c);
+  dd_control_verdict_t verdict = dd_control_check_session(&ctx, c->session, c->terminal);
+  if (verdict != DD_CTL_OK) {
+    s_ctl_refuse(self, c, verdict);
+    return;
+  }
   /* the vehicle's state just before deciding (engine ECU, OBD PIDs 0D and 0C) */
   const uint8_t req[] = {DD_OBD_SVC_CURRENT_DATA, 0x0D, 0x0C};
   if (dd_fd_vehicle_count(self->veh) == 0 ||
@@ -1011,11 +1145,13 @@ static void s_on_control(dd_fd_t *self, const Duodiag__ControlSignal *sig) {
 
 /* ---- S101-S104 and the start of S11 --------------------------------------------------------- */
 
-static void s_begin_session(dd_fd_t *self) {
-  if (!self->started || !self->identified) return;
+/* S11 for the identified vehicle; 0, DD_EBUSY while a session runs, or another error. */
+static int s_begin_session(dd_fd_t *self) {
+  if (!self->started || !self->identified) return 0;
   const char *make = self->vin_info && self->vin_info->found ? self->vin_info->make : "";
   int rc = dd_fd_remote_start(self->remote, make, self->vin_valid ? self->vin : "");
   if (rc < 0 && rc != DD_EBUSY) dd_warn("session start: %s", dd_strerror(rc));
+  return rc;
 }
 
 static void s_on_scan(json_t *result, void *arg) {
@@ -1121,7 +1257,7 @@ static void s_on_msg(const Duodiag__Envelope *env, const char *link, void *arg) 
     s_on_data_request(self, env->vehicle_data_request);
     break;
   case DUODIAG__ENVELOPE__BODY_CONTROL_SIGNAL:
-    s_on_control(self, env->control_signal);
+    s_on_control(self, env->control_signal, link);
     break;
   case DUODIAG__ENVELOPE__BODY_PROGRAM_OFFER:
     s_on_offer(self, env->program_offer);
@@ -1150,8 +1286,12 @@ static int s_on_command(dd_proc_t *proc, const dd_proc_command_t *cmd, char **re
     json_t *v;
     if ((v = json_object_get(args, "fee_limit")) && json_is_integer(v))
       dd_fd_remote_set_fee_limit(self->remote, json_integer_value(v));
+    /* S12-S13: the terminal the owner turns to (none: the policy picks), voice or video */
+    const char *term = json_string_value(json_object_get(args, "terminal"));
+    const char *media = json_string_value(json_object_get(args, "media"));
+    dd_fd_remote_set_target(self->remote, term, media && !strcmp(media, "video"));
     self->started = true;
-    if (self->identified) s_begin_session(self);
+    if (self->identified) rc = s_begin_session(self); /* DD_EBUSY: a session is under way */
     else s_identify(self);
   } else if (!strcmp(cmd->key, "diagnose")) {
     /* S101-S104 only: the owner wants the local diagnosis, no remote terminal (yet) */
@@ -1167,8 +1307,10 @@ static int s_on_command(dd_proc_t *proc, const dd_proc_command_t *cmd, char **re
     json_t *v;
     if ((v = json_object_get(args, "fee_limit")) && json_is_integer(v))
       dd_fd_remote_set_fee_limit(self->remote, json_integer_value(v));
-    if ((v = json_object_get(args, "pay")) && json_is_false(v))
-      dd_fd_remote_set_fee_limit(self->remote, -1); /* the owner will not pay: decline (S15) */
+    /* S15-S16: pay: false declines the order whatever its fee; amount pays another sum */
+    bool pay = !((v = json_object_get(args, "pay")) && json_is_false(v));
+    v = json_object_get(args, "amount");
+    dd_fd_remote_set_payment(self->remote, pay, json_is_integer(v) ? json_integer_value(v) : 0);
   } else if (!strcmp(cmd->key, "status")) {
     char buf[512];
     snprintf(buf, sizeof buf,

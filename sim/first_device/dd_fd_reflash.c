@@ -24,7 +24,8 @@ typedef enum {
   S_CHECK,    /* 31 01 FF01 checkProgrammingDependencies (annex F) */
   S_RESET,    /* 11 01 hardReset (9.3) */
   S_RESTART,  /* waiting for the ECU to come back */
-  S_VERSION,  /* 22 F189 applicationSoftwareIdentification (C.1) */
+  S_VERSION,  /* 22 F189 vehicleManufacturerECUSoftwareVersionNumber (C.1) */
+  S_VERSION2, /* 22 F195 systemSupplierECUSoftwareVersionNumber (C.1), reported only */
   S_END,      /* done or failed */
 } s_step_t;
 
@@ -34,10 +35,13 @@ struct dd_fd_reflash {
   dd_package_dl_t dl;             /* download plan walker */
   dd_package_dl_chunk_t chunk;    /* TransferData being sent */
   s_step_t step;                  /* current step */
+  s_step_t stopped_at;            /* S_END: the step that ended it (S_END when done) */
   bool outstanding;               /* the step's request is out, its result awaited */
   dd_fd_reflash_phase_t phase;    /* progress phase */
   uint64_t total_bytes, sent_bytes; /* image bytes, bytes acknowledged by the ECU */
   uint64_t blocks;                /* TransferData requests acknowledged */
+  uint64_t xfer_start, xfer_end;  /* first RequestDownload out, last transfer exit answered */
+  bool xfer_started, xfer_ended;  /* those times are set */
   uint64_t wait_until;            /* S_RESTART: end of the wait */
   unsigned version_tries;         /* F189 reads left */
   uint8_t seed[16];               /* seed of the last requestSeed */
@@ -46,6 +50,7 @@ struct dd_fd_reflash {
   uint8_t nrc;                    /* FAILED: last NRC */
   char why[160];                  /* FAILED: reason */
   char version[64];               /* DONE: F189 */
+  char version2[64];              /* DONE: F195 ("" when the ECU has none) */
   uint8_t req[4096];              /* request handed out */
 };
 
@@ -83,33 +88,13 @@ static void s_fail(dd_fd_reflash_t *self, int error, uint8_t nrc, const char *wh
   self->error = error ? error : DD_EPROTO;
   self->nrc = nrc;
   if (nrc)
-    snprintf(self->why, sizeof self->why, "%s: negative response 0x%02X", what, nrc);
+    snprintf(self->why, sizeof self->why, "%s: %s (NRC 0x%02X)", what, dd_uds_nrc_name(nrc),
+             nrc);
   else
     snprintf(self->why, sizeof self->why, "%s: %s", what, dd_strerror(self->error));
   self->phase = DD_FR_FAILED;
+  self->stopped_at = self->step;
   self->step = S_END;
-}
-
-/* FF01's optional record: CRC-32 of the whole flash area as the ECU computes it: the regions
- * in address order, gaps and the rest of the area as erased flash (0xFF). */
-static uint32_t s_area_crc(const dd_fd_reflash_t *self) {
-  uint8_t ff[256];
-  memset(ff, 0xFF, sizeof ff);
-  uint32_t crc = 0, at = self->cfg.crc_area_base;
-  uint32_t end = self->cfg.crc_area_base + self->cfg.crc_area_size;
-  size_t n = dd_package_info(self->pkg)->region_count;
-  for (size_t i = 0; i <= n; i++) {
-    dd_package_region_t r = {.addr = end, .len = 0, .data = NULL};
-    if (i < n) r = dd_package_region(self->pkg, i);
-    for (uint32_t gap = r.addr > at ? r.addr - at : 0; gap;) {
-      uint32_t k = gap < sizeof ff ? gap : (uint32_t)sizeof ff;
-      crc = dd_flash_crc32(crc, ff, k);
-      gap -= k;
-    }
-    if (r.len) crc = dd_flash_crc32(crc, r.data, r.len);
-    at = r.addr + r.len;
-  }
-  return crc;
 }
 
 /* Build the request of the current step into self->req; returns its length or 0 when the
@@ -154,8 +139,10 @@ static size_t s_build(dd_fd_reflash_t *self) {
     n = dd_uds_build_transfer_exit(self->req, sizeof self->req, NULL, 0);
     break;
   case S_CHECK:
-    if (self->cfg.crc_area_size) {
-      uint32_t crc = s_area_crc(self);
+    if (self->cfg.send_crc) {
+      /* routineControlOptionRecord: the CRC-32 of the downloaded data, the regions in package
+       * (address) order, as the ECU's bootloader computes it (dd_flash_check) */
+      uint32_t crc = dd_package_info(self->pkg)->total_crc;
       uint8_t rec[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8),
                         (uint8_t)crc};
       n = dd_uds_build_routine(self->req, sizeof self->req, 0x01, DD_UDS_RID_CHECK_PROG_DEPS,
@@ -168,8 +155,9 @@ static size_t s_build(dd_fd_reflash_t *self) {
   case S_RESET:
     n = dd_uds_build_ecu_reset(self->req, sizeof self->req, 0x01, false);
     break;
-  case S_VERSION: {
-    const uint16_t did = 0xF189;
+  case S_VERSION:
+  case S_VERSION2: {
+    const uint16_t did = self->step == S_VERSION ? 0xF189 : 0xF195;
     n = dd_uds_build_read_dids(self->req, sizeof self->req, &did, 1);
     break;
   }
@@ -211,6 +199,10 @@ void dd_fd_reflash_next(dd_fd_reflash_t *self, uint64_t now, dd_fd_reflash_step_
       if (self->step == S_CHECK) self->phase = DD_FR_ACTIVATING;
       continue;
     }
+    if (self->step == S_DOWNLOAD && !self->xfer_started) {
+      self->xfer_started = true;
+      self->xfer_start = now;
+    }
     self->outstanding = true;
     step->todo = DD_FR_SEND;
     step->req = self->req;
@@ -228,7 +220,16 @@ void dd_fd_reflash_on_result(dd_fd_reflash_t *self, int status, uint8_t nrc,
       [S_KEY] = "security access (key)",  [S_ERASE] = "erase",
       [S_DOWNLOAD] = "request download",  [S_TRANSFER] = "transfer data",
       [S_EXIT] = "transfer exit",         [S_CHECK] = "check programming dependencies",
-      [S_RESET] = "ECU reset",            [S_VERSION] = "software version read"};
+      [S_RESET] = "ECU reset",            [S_VERSION] = "software version read",
+      [S_VERSION2] = "supplier software version read"};
+  if (status != 0 && self->step == S_VERSION2) {
+    /* F195 is optional (ISO 14229-1:2013 C.1): without it the reflash is still verified */
+    self->version2[0] = '\0';
+    self->phase = DD_FR_DONE;
+    self->stopped_at = S_END;
+    self->step = S_END;
+    return;
+  }
   if (status != 0 && self->step == S_VERSION && --self->version_tries > 0) {
     /* the ECU may still be starting (ISO 14229-1:2013 9.3: it may not answer during reset) */
     self->step = S_RESTART;
@@ -286,6 +287,8 @@ void dd_fd_reflash_on_result(dd_fd_reflash_t *self, int status, uint8_t nrc,
     if (self->chunk.last) self->step = S_EXIT;
     break;
   case S_EXIT:
+    self->xfer_end = now;
+    self->xfer_ended = dd_package_dl_done(&self->dl);
     self->step = S_DOWNLOAD;
     break;
   case S_CHECK: {
@@ -314,7 +317,28 @@ void dd_fd_reflash_on_result(dd_fd_reflash_t *self, int status, uint8_t nrc,
     for (; k < dl && k + 1 < sizeof self->version && d[k] >= 0x20 && d[k] < 0x7F; k++)
       self->version[k] = (char)d[k];
     self->version[k] = '\0';
+    const char *want = dd_package_info(self->pkg)->sw_version;
+    if (self->cfg.check_version && strcmp(self->version, want) != 0) {
+      /* the ECU runs something else than the package installs: not a successful reflash */
+      s_fail(self, DD_EVERSION, 0, what[S_VERSION]);
+      snprintf(self->why, sizeof self->why,
+               "software version after the reset is \"%s\", the package installs \"%s\"",
+               self->version, want);
+      return;
+    }
+    self->step = S_VERSION2;
+    break;
+  }
+  case S_VERSION2: {
+    const uint8_t *d;
+    size_t dl = 0;
+    size_t k = 0;
+    if (dd_uds_parse_read_did(resp, len, 0xF195, &d, &dl, &n2) == 0)
+      for (; k < dl && k + 1 < sizeof self->version2 && d[k] >= 0x20 && d[k] < 0x7F; k++)
+        self->version2[k] = (char)d[k];
+    self->version2[k] = '\0';
     self->phase = DD_FR_DONE;
+    self->stopped_at = S_END;
     self->step = S_END;
     break;
   }
@@ -341,7 +365,28 @@ int dd_fd_reflash_error(const dd_fd_reflash_t *self) { return self->error; }
 uint8_t dd_fd_reflash_nrc(const dd_fd_reflash_t *self) { return self->nrc; }
 const char *dd_fd_reflash_why(const dd_fd_reflash_t *self) { return self->why; }
 const char *dd_fd_reflash_version(const dd_fd_reflash_t *self) { return self->version; }
+const char *dd_fd_reflash_supplier_version(const dd_fd_reflash_t *self) { return self->version2; }
 uint64_t dd_fd_reflash_blocks(const dd_fd_reflash_t *self) { return self->blocks; }
+uint64_t dd_fd_reflash_bytes(const dd_fd_reflash_t *self) { return self->sent_bytes; }
+
+uint64_t dd_fd_reflash_transfer_us(const dd_fd_reflash_t *self, uint64_t now) {
+  if (!self->xfer_started) return 0;
+  uint64_t end = self->xfer_ended ? self->xfer_end : now;
+  return end > self->xfer_start ? end - self->xfer_start : 0;
+}
+
+const char *dd_fd_reflash_step_name(const dd_fd_reflash_t *self) {
+  static const char *const names[] = {
+      [S_SESSION] = "programming session", [S_SEED] = "security access (seed)",
+      [S_KEY] = "security access (key)",  [S_ERASE] = "erase",
+      [S_DOWNLOAD] = "request download",  [S_TRANSFER] = "transfer data",
+      [S_EXIT] = "transfer exit",         [S_CHECK] = "check programming dependencies",
+      [S_RESET] = "ECU reset",            [S_RESTART] = "ECU restart",
+      [S_VERSION] = "software version read", [S_VERSION2] = "supplier software version read",
+      [S_END] = "end"};
+  s_step_t st = self->step == S_END ? self->stopped_at : self->step;
+  return (size_t)st < sizeof names / sizeof names[0] ? names[st] : "?";
+}
 
 const char *dd_fd_reflash_phase_name(dd_fd_reflash_phase_t p) {
   switch (p) {

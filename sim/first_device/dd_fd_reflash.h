@@ -2,7 +2,8 @@
  * S402), as a sans-I/O state machine: it says which UDS request to send (or how long to wait),
  * is fed each request's final result, and walks the sequence of ISO 14229-1:2013 annex F:
  * programming session, security access, erase, RequestDownload/TransferData/RequestTransferExit
- * per region, checkProgrammingDependencies, ECUReset and a read of the new software version.
+ * per region, checkProgrammingDependencies, ECUReset and a read of the new software version
+ * (F189, checked against the package's, then F195 for the report).
  * 0x78 chains and TesterPresent are the UDS client's job (below this machine). */
 #ifndef DD_FD_REFLASH_H
 #define DD_FD_REFLASH_H
@@ -17,8 +18,8 @@ typedef struct {
   uint8_t security_level;  /* requestSeed level (odd); 0: skip security access */
   uint32_t secret;         /* constant of the ECU's seed-to-key (dd_uds_toy_key) */
   uint32_t max_block_cap;  /* cap on maxNumberOfBlockLength (4095 on classic ISO-TP); 0: none */
-  uint32_t crc_area_base;  /* FF01 CRC: first address of the ECU's flash area */
-  uint32_t crc_area_size;  /* FF01 CRC over the whole area (image, then 0xFF); 0: no record */
+  bool send_crc;           /* FF01 carries the package's CRC-32 of all its data (dd_flash_check) */
+  bool check_version;      /* the F189 read after the reset must equal the package's version */
   uint64_t reset_wait_us;  /* wait after ECUReset before reading F189 */
   unsigned version_tries;  /* F189 reads tried after the reset */
   bool wrong_bsc_wrap;     /* planted defect: the block counter wraps FF -> 01, not FF -> 00 */
@@ -65,14 +66,24 @@ void dd_fd_reflash_on_result(dd_fd_reflash_t *self, int status, uint8_t nrc,
 
 dd_fd_reflash_phase_t dd_fd_reflash_phase(const dd_fd_reflash_t *self);
 unsigned dd_fd_reflash_percent(const dd_fd_reflash_t *self);
-/* After FAILED: the error code, the last NRC (0 if none) and a human-readable reason. */
+/* After FAILED: the error code, the last NRC (0 if none) and a human-readable reason (for an
+ * NRC: the step, the NRC's name from ISO 14229-1:2013 annex A and its value). */
 int dd_fd_reflash_error(const dd_fd_reflash_t *self);
 uint8_t dd_fd_reflash_nrc(const dd_fd_reflash_t *self);
 const char *dd_fd_reflash_why(const dd_fd_reflash_t *self);
-/* After DONE: the software version the ECU reports in F189. */
+/* After DONE (or a FAILED version check): the software version the ECU reports in F189. */
 const char *dd_fd_reflash_version(const dd_fd_reflash_t *self);
-/* TransferData requests sent, and the counter of the last one (for tests). */
+/* After DONE: the ECU's F195 (systemSupplierECUSoftwareVersionNumber), "" when it has none. */
+const char *dd_fd_reflash_supplier_version(const dd_fd_reflash_t *self);
+/* TransferData requests the ECU acknowledged. */
 uint64_t dd_fd_reflash_blocks(const dd_fd_reflash_t *self);
+/* Image bytes the ECU acknowledged in TransferData. */
+uint64_t dd_fd_reflash_bytes(const dd_fd_reflash_t *self);
+/* Time from the first RequestDownload handed out to the positive answer of the last
+ * RequestTransferExit (so far, while it runs; 0 before the first RequestDownload). */
+uint64_t dd_fd_reflash_transfer_us(const dd_fd_reflash_t *self, uint64_t now);
+/* The step the machine stopped at or is in, for reports ("erase", "transfer data", ...). */
+const char *dd_fd_reflash_step_name(const dd_fd_reflash_t *self);
 const char *dd_fd_reflash_phase_name(dd_fd_reflash_phase_t p);
 
 #endif

@@ -23,9 +23,18 @@
 #define S_UDP_MAX 60000u               /* largest datagram of the direct path (FLOWS.md) */
 #define S_PICTURE_BYTES (40u * 1024u)  /* a phone photo of the dashboard, JPEG-like */
 #define S_VIDEO_BYTES (48u * 1024u)    /* a short clip */
-#define S_VOICE_FRAME (8u * 1024u)     /* one voice frame */
-#define S_VOICE_PERIOD_US 20000ull     /* a frame every 20 ms */
-#define S_VOICE_FRAMES 100u            /* 2 s of voice */
+#define S_VOICE_BYTES (16u * 1024u)    /* a voice message: 4 s of 32 kbit/s speech */
+#define S_VOICE_MS 4000u               /* its length */
+#define S_MAX_TLINKS 8                 /* terminals reached besides the IM link */
+#define S_PAYMENT_RETRIES 3u           /* default resends of an unconfirmed payment (S16) */
+#define S_PAYMENT_RETRY_US 2000000ull  /* ... every 2 s */
+
+/* A terminal reached over a link of its own (cfg.terminal_ep "EP;ID=EP;..."). */
+typedef struct {
+  char id[DD_SESSION_ID_MAX];      /* terminal id */
+  char link[DD_SESSION_ID_MAX + 4]; /* link name given to handlers: "im:" + id */
+  void *sock;                      /* DEALER to its IM endpoint */
+} s_tlink_t;
 
 struct dd_fd_remote {
   dd_proc_t *proc;                /* process */
@@ -48,9 +57,14 @@ struct dd_fd_remote {
   dd_wire_stats_t stats;          /* decode counters */
   /* S12 session-window media */
   uint64_t msg_seq;               /* SessionMessage.seq */
-  unsigned voice_left;            /* voice frames still to send */
-  uint64_t voice_next;            /* when the next one is due */
-  uint64_t voice_bytes;           /* voice bytes sent */
+  /* S12: other terminals' links, and the one the session's terminal is reached over */
+  s_tlink_t tlinks[S_MAX_TLINKS]; /* terminals with a link of their own */
+  size_t n_tlinks;                /* entries of tlinks */
+  void *session_im;               /* the session terminal's socket (im or a tlink), or NULL */
+  char im_terminal[DD_SESSION_ID_MAX]; /* terminal last asked over the default IM link */
+  uint32_t boot;                  /* wall clock at start-up: session and payment ids stay unique
+                                   * across sessions and restarts (the ledger keeps them) */
+  uint64_t n_sessions;            /* sessions started */
   uint8_t *buf;                   /* encode buffer (DD_WIRE_MAX) */
   /* S17 and S2 may overtake the owner's PaymentConfirmation (they travel other links): kept
    * until the session is ready for them */
@@ -77,7 +91,30 @@ int dd_fd_remote_send_cloud(dd_fd_remote_t *self, Duodiag__Envelope *env) {
   return s_send(self->cloud, env);
 }
 int dd_fd_remote_send_im(dd_fd_remote_t *self, Duodiag__Envelope *env) {
-  return s_send(self->im, env);
+  return s_send(self->session_im ? self->session_im : self->im, env);
+}
+
+/* The socket a link name denotes ("im", "im:ID", "service", "relay", "cloud"), or NULL. */
+static void *s_link_sock(dd_fd_remote_t *self, const char *link) {
+  if (!link) return NULL;
+  if (!strcmp(link, "im")) return self->im;
+  if (!strcmp(link, "service")) return self->service;
+  if (!strcmp(link, "relay")) return self->relay;
+  if (!strcmp(link, "cloud")) return self->cloud;
+  for (size_t i = 0; i < self->n_tlinks; i++)
+    if (!strcmp(link, self->tlinks[i].link)) return self->tlinks[i].sock;
+  return NULL;
+}
+
+int dd_fd_remote_send_link(dd_fd_remote_t *self, const char *link, Duodiag__Envelope *env) {
+  return s_send(s_link_sock(self, link), env);
+}
+
+const char *dd_fd_remote_link_terminal(const dd_fd_remote_t *self, const char *link) {
+  if (link && !strcmp(link, "im")) return self->im_terminal;
+  for (size_t i = 0; link && i < self->n_tlinks; i++)
+    if (!strcmp(link, self->tlinks[i].link)) return self->tlinks[i].id;
+  return "";
 }
 int dd_fd_remote_send_service(dd_fd_remote_t *self, Duodiag__Envelope *env) {
   return s_send(self->service, env);
@@ -94,7 +131,11 @@ static int s_on_zsock(dd_loop_t *loop, void *zsock, int fd, void *arg) {
   const char *link = zsock == self->cloud     ? "cloud"
                      : zsock == self->im      ? "im"
                      : zsock == self->service ? "service"
-                                              : "relay";
+                     : zsock == self->relay   ? "relay"
+                                              : NULL;
+  for (size_t i = 0; !link && i < self->n_tlinks; i++)
+    if (zsock == self->tlinks[i].sock) link = self->tlinks[i].link;
+  if (!link) link = "?";
   for (int i = 0; i < 64; i++) {
     Duodiag__Envelope *env = NULL;
     int rc = dd_wire_recv(zsock, &env, &self->stats, ZMQ_DONTWAIT);
@@ -188,11 +229,12 @@ static void s_message(dd_fd_remote_t *self, Duodiag__SessionMessage__Kind kind, 
   dd_fd_remote_env(self, &env);
   env.body_case = DUODIAG__ENVELOPE__BODY_SESSION_MESSAGE;
   env.session_message = &m;
-  dd_fd_remote_send_im(self, &env);
+  int rc = dd_fd_remote_send_im(self, &env);
   static const char *names[] = {"?", "text", "picture", "voice", "video"};
   if (event)
     dd_events_emit(s_ev(self), "fd.message", DD_S("media", names[kind <= 4 ? kind : 0]),
-                   DD_I("bytes", len), DD_END);
+                   DD_I("bytes", len), DD_I("seq", m.seq), DD_I("duration_ms", duration_ms),
+                   DD_S("session_id", m.session_id), DD_B("sent", rc == 0), DD_END);
 }
 
 /* Bytes that look like a baseline JPEG: SOI, APP0 "JFIF", entropy-coded noise, EOI. */
@@ -203,6 +245,8 @@ static void s_fake_media(dd_fd_remote_t *self, uint8_t *b, size_t len, const uin
   memcpy(b, head, head_len < len ? head_len : len);
 }
 
+/* S12: the owner's first messages in the window, before the IM request (S13): a text, a photo
+ * of the dashboard, a voice message and a short video. */
 static void s_media_start(dd_fd_remote_t *self) {
   if (!self->cfg.media) return;
   const char *text = "Hello, the engine lamp is on and the car shakes at idle. Can you help?";
@@ -216,29 +260,16 @@ static void s_media_start(dd_fd_remote_t *self) {
   b[S_PICTURE_BYTES - 1] = 0xD9;
   s_message(self, DUODIAG__SESSION_MESSAGE__KIND__PICTURE, "image/jpeg", b, S_PICTURE_BYTES, 0,
             true);
+  /* RFC 7845: an Ogg Opus stream starts with an "OggS" page holding "OpusHead" */
+  static const uint8_t ogg[] = {'O', 'g', 'g', 'S', 0x00, 0x02};
+  s_fake_media(self, b, S_VOICE_BYTES, ogg, sizeof ogg);
+  s_message(self, DUODIAG__SESSION_MESSAGE__KIND__VOICE, "audio/ogg", b, S_VOICE_BYTES, S_VOICE_MS,
+            true);
   static const uint8_t mp4[] = {0x00, 0x00, 0x00, 0x18, 'f', 't', 'y', 'p', 'm', 'p', '4', '2'};
   s_fake_media(self, b, S_VIDEO_BYTES, mp4, sizeof mp4);
   s_message(self, DUODIAG__SESSION_MESSAGE__KIND__VIDEO, "video/mp4", b, S_VIDEO_BYTES, 3000,
             true);
   free(b);
-  self->voice_left = S_VOICE_FRAMES;
-  self->voice_next = s_now(self);
-  self->voice_bytes = 0;
-}
-
-static void s_media_tick(dd_fd_remote_t *self, uint64_t now) {
-  static uint8_t frame[S_VOICE_FRAME];
-  while (self->voice_left && now >= self->voice_next) {
-    static const uint8_t opus[] = {'O', 'g', 'g', 'S'};
-    s_fake_media(self, frame, sizeof frame, opus, sizeof opus);
-    s_message(self, DUODIAG__SESSION_MESSAGE__KIND__VOICE, "audio/ogg", frame, sizeof frame,
-              (uint32_t)(S_VOICE_PERIOD_US / 1000), false);
-    self->voice_bytes += sizeof frame;
-    self->voice_next += S_VOICE_PERIOD_US;
-    if (--self->voice_left == 0)
-      dd_events_emit(s_ev(self), "fd.message", DD_S("media", "voice"),
-                     DD_I("bytes", self->voice_bytes), DD_I("frames", S_VOICE_FRAMES), DD_END);
-  }
 }
 
 /* ---- S11-S17, S2, S3 ----------------------------------------------------------------------- */
@@ -310,6 +341,12 @@ static void s_do_action(dd_fd_remote_t *self, const dd_session_action_t *a) {
     break;
   }
   case DD_SA_OPEN_AND_IM: {
+    /* the chosen terminal's own link if it has one, else the IM link */
+    self->session_im = self->im;
+    for (size_t i = 0; i < self->n_tlinks; i++)
+      if (!strcmp(self->tlinks[i].id, a->terminal_id)) self->session_im = self->tlinks[i].sock;
+    if (self->session_im == self->im)
+      snprintf(self->im_terminal, sizeof self->im_terminal, "%s", a->terminal_id);
     Duodiag__SessionOpen o = DUODIAG__SESSION_OPEN__INIT;
     o.session_id = (char *)a->session_id;
     o.terminal_id = (char *)a->terminal_id;
@@ -317,7 +354,11 @@ static void s_do_action(dd_fd_remote_t *self, const dd_session_action_t *a) {
     o.vin = self->vin;
     env.body_case = DUODIAG__ENVELOPE__BODY_SESSION_OPEN;
     env.session_open = &o;
-    dd_fd_remote_send_im(self, &env);
+    int rc = dd_fd_remote_send_im(self, &env);
+    dd_events_emit(s_ev(self), "fd.session_open", DD_S("session_id", a->session_id),
+                   DD_S("terminal", a->terminal_id), DD_S("vin", self->vin),
+                   DD_S("link", self->session_im == self->im ? "im" : "own"),
+                   DD_B("sent", rc == 0), DD_END);
     s_media_start(self);
     Duodiag__ImRequest r = DUODIAG__IM_REQUEST__INIT;
     r.session_id = (char *)a->session_id;
@@ -327,6 +368,9 @@ static void s_do_action(dd_fd_remote_t *self, const dd_session_action_t *a) {
     e2.body_case = DUODIAG__ENVELOPE__BODY_IM_REQUEST;
     e2.im_request = &r;
     dd_fd_remote_send_im(self, &e2);
+    dd_events_emit(s_ev(self), "fd.im_request", DD_S("session_id", a->session_id),
+                   DD_S("terminal", a->terminal_id), DD_S("media", a->video ? "video" : "voice"),
+                   DD_END);
     break;
   }
   case DD_SA_DECISION: {
@@ -388,8 +432,13 @@ static void s_session_pump(dd_fd_remote_t *self, uint64_t now) {
     if (to == DD_SS_ENDED) {
       dd_events_emit(s_ev(self), "session.ended",
                      DD_S("outcome", dd_session_outcome_name(dd_session_outcome(self->session))),
-                     DD_S("detail", dd_session_detail(self->session)), DD_END);
-      self->voice_left = 0;
+                     DD_S("detail", dd_session_detail(self->session)),
+                     DD_S("session_id", dd_session_id(self->session)),
+                     DD_S("terminal", dd_session_terminal(self->session)),
+                     DD_B("was_connected", from == DD_SS_AWAIT_ADDRESS || from == DD_SS_ESTABLISHED),
+                     DD_END);
+      /* a closed session carries no more vehicle data (its records would have no reader) */
+      self->established = false;
       if (self->state_fn) self->state_fn("ended", self->arg);
     }
   }
@@ -407,6 +456,21 @@ static dd_path_t s_path(const dd_fd_remote_t *self) {
 }
 
 dd_path_t dd_fd_remote_path(const dd_fd_remote_t *self) { return s_path(self); }
+
+/* transport.summary: the session's probe and record counters when its link goes away, so a run
+ * can check that nothing was left unacknowledged and that the windows stayed bounded. */
+static void s_transport_summary(dd_fd_remote_t *self) {
+  if (!self->tr_on || !self->dsend) return;
+  dd_dsend_stats_t st = dd_dsend_stats(self->dsend);
+  dd_events_emit(s_ev(self), "transport.summary", DD_S("path", dd_path_name(s_path(self))),
+                 DD_I("probes", self->tr.probes), DD_I("echoes", self->tr.samples),
+                 DD_I("probes_lost", self->tr.losses), DD_I("switches", self->tr.switches),
+                 DD_D("srtt_ms", self->tr.srtt_us / 1000.0),
+                 DD_D("loss_pct", dd_transport_loss_pct(&self->tr)), DD_I("records", st.pushed),
+                 DD_I("sent", st.sent), DD_I("resent", st.resent), DD_I("acked", st.acked),
+                 DD_I("unacked", dd_dsend_unacked(self->dsend)), DD_I("in_window", st.in_window),
+                 DD_END);
+}
 
 static void s_send_record(dd_fd_remote_t *self, const dd_dsend_out_t *o) {
   Duodiag__VehicleRecord *rec = duodiag__vehicle_record__unpack(NULL, o->len, o->data);
@@ -501,12 +565,21 @@ static int s_on_tick(dd_loop_t *loop, int id, void *arg) {
   (void)id;
   uint64_t now = dd_loop_now(loop);
   s_session_pump(self, now);
-  s_media_tick(self, now);
   s_transport_pump(self, now);
   return 0;
 }
 
 /* ---- incoming messages --------------------------------------------------------------------- */
+
+/* A session message the session did not take (another or an ended session, a late answer). */
+static void s_ignored(dd_fd_remote_t *self, const Duodiag__Envelope *env, const char *session_id,
+                      const char *link) {
+  dd_events_emit(s_ev(self), "fd.ignored", DD_S("message", dd_wire_body_name(env)),
+                 DD_S("session_id", session_id ? session_id : ""),
+                 DD_S("state", self->session ? dd_session_state_name(dd_session_state(self->session))
+                                             : "none"),
+                 DD_S("link", link), DD_END);
+}
 
 static void s_on_list(dd_fd_remote_t *self, const Duodiag__TerminalList *l) {
   static dd_terminal_t terms[DD_SESSION_MAX_TERMINALS];
@@ -535,20 +608,28 @@ static void s_on_env(dd_fd_remote_t *self, Duodiag__Envelope *env, const char *l
   case DUODIAG__ENVELOPE__BODY_TERMINAL_LIST:
     if (ss) s_on_list(self, env->terminal_list);
     break;
-  case DUODIAG__ENVELOPE__BODY_IM_ANSWER:
-    if (ss)
-      dd_session_on_im_answer(ss, env->im_answer->session_id, env->im_answer->accepted,
-                              env->im_answer->reason, now);
+  case DUODIAG__ENVELOPE__BODY_IM_ANSWER: {
+    const Duodiag__ImAnswer *a = env->im_answer;
+    if (ss && dd_session_on_im_answer(ss, a->session_id, a->accepted, a->reason, now) == 0)
+      dd_events_emit(s_ev(self), "fd.im_answer", DD_S("session_id", a->session_id),
+                     DD_B("accepted", a->accepted), DD_S("reason", a->reason), DD_END);
+    else
+      s_ignored(self, env, a->session_id, link);
     break;
-  case DUODIAG__ENVELOPE__BODY_ORDER:
-    if (ss) {
-      const Duodiag__Order *o = env->order;
+  }
+  case DUODIAG__ENVELOPE__BODY_ORDER: {
+    const Duodiag__Order *o = env->order;
+    if (ss && dd_session_on_order(ss, o->session_id, o->order_id, o->fee_minor, o->currency,
+                                  now) == 0)
       dd_events_emit(s_ev(self), "fd.order", DD_S("order_id", o->order_id),
-                     DD_I("fee_minor", o->fee_minor), DD_S("currency", o->currency),
-                     DD_S("merchant", o->merchant ? o->merchant->name : ""), DD_END);
-      dd_session_on_order(ss, o->session_id, o->order_id, o->fee_minor, o->currency, now);
-    }
+                     DD_S("session_id", o->session_id), DD_I("fee_minor", o->fee_minor),
+                     DD_S("currency", o->currency),
+                     DD_S("merchant", o->merchant ? o->merchant->name : ""),
+                     DD_S("merchant_id", o->merchant ? o->merchant->merchant_id : ""), DD_END);
+    else
+      s_ignored(self, env, o->session_id, link);
     break;
+  }
   case DUODIAG__ENVELOPE__BODY_PAYMENT_CONFIRMATION:
     if (ss) {
       const Duodiag__PaymentConfirmation *p = env->payment_confirmation;
@@ -559,6 +640,12 @@ static void s_on_env(dd_fd_remote_t *self, Duodiag__Envelope *env, const char *l
     }
     break;
   case DUODIAG__ENVELOPE__BODY_CONNECT_REQUEST_SIGNAL:
+    dd_events_emit(s_ev(self), "fd.request_signal",
+                   DD_S("session_id", env->connect_request_signal->session_id),
+                   DD_S("order_id", env->connect_request_signal->order_id),
+                   DD_S("media", env->connect_request_signal->media ==
+                                         DUODIAG__IM_REQUEST__MEDIA__VIDEO ? "video" : "voice"),
+                   DD_S("link", link), DD_END);
     if (ss && (dd_session_state(ss) == DD_SS_PAYING || dd_session_state(ss) == DD_SS_AWAIT_ORDER)) {
       self->early_signal = true;
       snprintf(self->sig_session, sizeof self->sig_session, "%s",
@@ -571,6 +658,12 @@ static void s_on_env(dd_fd_remote_t *self, Duodiag__Envelope *env, const char *l
     }
     break;
   case DUODIAG__ENVELOPE__BODY_CONNECTION_ADDRESS:
+    dd_events_emit(s_ev(self), "fd.connection_address",
+                   DD_S("session_id", env->connection_address->session_id),
+                   DD_S("service_endpoint", env->connection_address->service_endpoint),
+                   DD_S("udp_endpoint", env->connection_address->udp_endpoint),
+                   DD_S("relay_endpoint", env->connection_address->relay_endpoint),
+                   DD_S("link", link), DD_END);
     if (ss) {
       const Duodiag__ConnectionAddress *a = env->connection_address;
       dd_session_state_t st = dd_session_state(ss);
@@ -591,13 +684,20 @@ static void s_on_env(dd_fd_remote_t *self, Duodiag__Envelope *env, const char *l
     static const char *names[] = {"?", "text", "picture", "voice", "video"};
     unsigned k = env->session_message->kind;
     dd_events_emit(s_ev(self), "fd.message_received", DD_S("media", k <= 4 ? names[k] : "?"),
-                   DD_I("bytes", env->session_message->payload.len), DD_END);
-    break;
-  }
-  case DUODIAG__ENVELOPE__BODY_SESSION_CLOSE:
-    dd_events_emit(s_ev(self), "fd.session_closed", DD_S("reason", env->session_close->reason),
+                   DD_I("bytes", env->session_message->payload.len),
+                   DD_S("session_id", env->session_message->session_id), DD_S("link", link),
                    DD_END);
     break;
+  }
+  case DUODIAG__ENVELOPE__BODY_SESSION_CLOSE: {
+    /* either side may close the window; the session ends, connected or not */
+    const Duodiag__SessionClose *c = env->session_close;
+    bool ours = ss && dd_session_on_close(ss, c->session_id, c->reason, now) == 0;
+    dd_events_emit(s_ev(self), "fd.session_closed", DD_S("reason", c->reason),
+                   DD_S("session_id", c->session_id), DD_B("ours", ours), DD_S("link", link),
+                   DD_END);
+    break;
+  }
   case DUODIAG__ENVELOPE__BODY_SERVICE_WELCOME: {
     const Duodiag__ServiceWelcome *w = env->service_welcome;
     if (self->established || !w->accepted) {
@@ -647,9 +747,7 @@ static void s_on_env(dd_fd_remote_t *self, Duodiag__Envelope *env, const char *l
       if (dd_wire_encode(&out, self->buf, DD_WIRE_MAX, &len) == 0)
         (void)send(self->udp, self->buf, len, MSG_DONTWAIT);
     } else {
-      s_send(!strcmp(link, "im") ? self->im : !strcmp(link, "service") ? self->service
-                                                                      : self->cloud,
-             &out);
+      s_send(s_link_sock(self, link), &out);
     }
     break;
   }
@@ -668,6 +766,39 @@ static void s_on_env(dd_fd_remote_t *self, Duodiag__Envelope *env, const char *l
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* cfg.terminal_ep: the IM link's endpoint, then ";ID=EP" for each terminal reached over a link
+ * of its own (S12: the owner may turn to any listed terminal). An entry is "ID=EP" when what
+ * comes before its first '=' is a plain name (no ':' or '/'); otherwise it is the IM link. */
+static int s_connect_terminals(dd_fd_remote_t *self, const char *spec) {
+  const char *s = spec;
+  while (*s) {
+    const char *e = strchr(s, ';');
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    char item[1024];
+    if (n >= sizeof item) return DD_EINVAL;
+    memcpy(item, s, n);
+    item[n] = '\0';
+    s += n + (e ? 1 : 0);
+    if (!n) continue;
+    char *eq = strchr(item, '=');
+    bool named = eq && eq != item && (size_t)(eq - item) < DD_SESSION_ID_MAX &&
+                 !memchr(item, ':', (size_t)(eq - item)) && !memchr(item, '/', (size_t)(eq - item));
+    if (!named) {
+      if (self->im) return DD_EINVAL; /* one IM link */
+      if (!(self->im = s_dealer(self, item))) return DD_EINVAL;
+      continue;
+    }
+    if (self->n_tlinks == S_MAX_TLINKS) return DD_ENOSPC;
+    *eq = '\0';
+    s_tlink_t *t = &self->tlinks[self->n_tlinks];
+    snprintf(t->id, sizeof t->id, "%.*s", (int)(sizeof t->id - 1), item);
+    snprintf(t->link, sizeof t->link, "im:%.*s", (int)(sizeof t->id - 1), item);
+    if (!(t->sock = s_dealer(self, eq + 1))) return DD_EINVAL;
+    self->n_tlinks++;
+  }
+  return 0;
+}
+
 int dd_fd_remote_new(dd_proc_t *proc, const dd_fd_remote_cfg_t *cfg, dd_fd_remote_fn fn,
                      dd_fd_remote_state_fn state_fn, void *arg, dd_fd_remote_t **out) {
   assert(proc && cfg && out);
@@ -679,11 +810,12 @@ int dd_fd_remote_new(dd_proc_t *proc, const dd_fd_remote_cfg_t *cfg, dd_fd_remot
   self->state_fn = state_fn;
   self->arg = arg;
   self->udp = -1;
+  self->boot = (uint32_t)(dd_clock_wall_us(dd_proc_clock(proc)) / 1000); /* milliseconds */
   dd_wire_stats_init(&self->stats);
   self->buf = malloc(DD_WIRE_MAX);
   if (!self->buf) goto out_free;
   if (cfg->cloud_ep && !(self->cloud = s_dealer(self, cfg->cloud_ep))) goto out_free;
-  if (cfg->terminal_ep && !(self->im = s_dealer(self, cfg->terminal_ep))) goto out_free;
+  if (cfg->terminal_ep && s_connect_terminals(self, cfg->terminal_ep) < 0) goto out_free;
   int id = dd_loop_timer_every(dd_proc_loop(proc), S_TICK_US, s_on_tick, self);
   if (id < 0) goto out_free;
   self->tick = id;
@@ -695,6 +827,7 @@ out_free:
 }
 
 static void s_end_session(dd_fd_remote_t *self) {
+  s_transport_summary(self);
   s_close(self, &self->service);
   s_close(self, &self->relay);
   if (self->udp >= 0) {
@@ -716,6 +849,7 @@ void dd_fd_remote_destroy(dd_fd_remote_t **self_p) {
   s_end_session(self);
   s_close(self, &self->cloud);
   s_close(self, &self->im);
+  for (size_t i = 0; i < self->n_tlinks; i++) s_close(self, &self->tlinks[i].sock);
   free(self->buf);
   free(self);
   *self_p = NULL;
@@ -725,18 +859,38 @@ void dd_fd_remote_set_fee_limit(dd_fd_remote_t *self, int64_t fee_limit_minor) {
   self->cfg.session.fee_limit_minor = fee_limit_minor;
 }
 
+void dd_fd_remote_set_target(dd_fd_remote_t *self, const char *terminal_id, bool video) {
+  snprintf(self->cfg.session.terminal, sizeof self->cfg.session.terminal, "%s",
+           terminal_id ? terminal_id : "");
+  self->cfg.session.video = video;
+}
+
+void dd_fd_remote_set_payment(dd_fd_remote_t *self, bool pay, int64_t amount_minor) {
+  self->cfg.session.decline = !pay;
+  self->cfg.session.amount_minor = amount_minor > 0 ? amount_minor : 0;
+}
+
 int dd_fd_remote_start(dd_fd_remote_t *self, const char *make, const char *vin) {
   if (self->session && dd_session_state(self->session) != DD_SS_ENDED) return DD_EBUSY;
   s_end_session(self);
   snprintf(self->cfg.session.make, sizeof self->cfg.session.make, "%s", make ? make : "");
   snprintf(self->vin, sizeof self->vin, "%s", vin ? vin : "");
-  int rc = dd_session_new(&self->cfg.session, dd_proc_name(self->proc), &self->session);
+  dd_session_cfg_t sc = self->cfg.session;
+  if (!sc.payment_retries) sc.payment_retries = S_PAYMENT_RETRIES;
+  if (!sc.payment_retry_us) sc.payment_retry_us = S_PAYMENT_RETRY_US;
+  /* S16: payment ids are idempotency keys the ledger keeps: never reuse one for another
+   * session, not even after a restart of this device */
+  char dev[DD_SESSION_ID_MAX];
+  snprintf(dev, sizeof dev, "%.24s.%08x.%llu", dd_proc_name(self->proc), self->boot,
+           (unsigned long long)++self->n_sessions);
+  int rc = dd_session_new(&sc, dev, &self->session);
   if (rc < 0) return rc;
   dd_dsend_cfg_t dc = {.rto_us = self->cfg.rto_us ? self->cfg.rto_us : 500000,
                        .no_resend_on_switch = self->cfg.no_resend_on_switch};
   rc = dd_dsend_new(&dc, &self->dsend);
   if (rc < 0) return rc;
   self->msg_seq = 0;
+  self->session_im = NULL;
   self->early_signal = self->early_addr = false;
   dd_session_start(self->session, s_now(self));
   s_session_pump(self, s_now(self));
@@ -746,6 +900,12 @@ int dd_fd_remote_start(dd_fd_remote_t *self, const char *make, const char *vin) 
 bool dd_fd_remote_established(const dd_fd_remote_t *self) { return self->established; }
 bool dd_fd_remote_paid(const dd_fd_remote_t *self) {
   return self->session && dd_session_paid(self->session);
+}
+bool dd_fd_remote_window_open(const dd_fd_remote_t *self) {
+  return self->session && dd_session_window_open(self->session);
+}
+bool dd_fd_remote_payment_confirmed(const dd_fd_remote_t *self) {
+  return self->session && dd_session_payment_confirmed(self->session);
 }
 const char *dd_fd_remote_session_id(const dd_fd_remote_t *self) {
   return self->session ? dd_session_id(self->session) : "";

@@ -169,6 +169,11 @@ int dd_fd_vehicle_add_ext(dd_fd_vehicle_t *self, const char *name, uint32_t req_
   }
   dd_uds_client_cfg_t uc;
   dd_uds_client_cfg_default(&uc);
+  /* Each ECU's tester keeps only its own ECU's session alive: TesterPresent (ISO 14229-1:2013
+   * 9.6) to the physical address, so that any physical request (a reflash's TransferData
+   * every few ms) counts as the keep-alive and 3E 80 goes out only in real gaps (an erase's
+   * 0x78 wait), never between a long request and its confirmation. */
+  uc.tp_functional = false;
   /* planted defect: a responsePending (ISO 14229-1:2013 annex A, 0x78) ends the wait at once */
   if (self->cfg.ignore_0x78) uc.pending_max_us = 1;
   int rc = dd_tester_new(self->mux, &ic, &uc, &e->tester);

@@ -319,7 +319,7 @@ static uint8_t *s_put_str(uint8_t *p, const char *s) {
 int dd_package_build(const dd_image_t *image, const dd_package_meta_t *meta,
                      const uint8_t secret_key[DD_PACKAGE_SECRET_KEY_BYTES], uint8_t **bytes,
                      size_t *len) {
-  assert(image && meta && secret_key && bytes && len);
+  assert(image && meta && bytes && len);
   *bytes = NULL;
   *len = 0;
   if (s_sodium() != 0) return DD_EIO;
@@ -364,6 +364,11 @@ int dd_package_build(const dd_image_t *image, const dd_package_meta_t *meta,
     data += r.len;
   }
   assert(p == b + hlen);
+  if (!secret_key) { /* unsigned: the trailer stays all zero (calloc) */
+    *bytes = b;
+    *len = (size_t)total;
+    return 0;
+  }
   uint8_t pk[DD_PACKAGE_PUBLIC_KEY_BYTES];
   crypto_sign_ed25519_sk_to_pk(pk, secret_key);
   (void)dd_package_key_id(pk, data);
@@ -524,6 +529,11 @@ int dd_package_verify(const dd_package_t *pkg,
   if (why && why_size) why[0] = '\0';
   if (s_sodium() != 0) return s_why(why, why_size, DD_EIO, "libsodium did not initialise");
   const dd_package_info_t *info = &pkg->info;
+  /* 0. a package built without a key carries no signature at all */
+  const uint8_t *trailer = pkg->bytes + pkg->len - DD_PACKAGE_TRAILER_LEN;
+  bool unsigned_pkg = true;
+  for (size_t i = 0; i < DD_PACKAGE_TRAILER_LEN && unsigned_pkg; i++) unsigned_pkg = !trailer[i];
+  if (unsigned_pkg) return s_why(why, why_size, DD_ESIGNATURE, "package is not signed");
   /* 1. the signer must be the key we trust */
   uint8_t id[DD_PACKAGE_KEY_ID_BYTES];
   (void)dd_package_key_id(public_key, id);

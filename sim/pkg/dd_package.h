@@ -27,9 +27,12 @@
  *   H+D+8    64    Ed25519 signature (RFC 8032, pure Ed25519) of bytes 0..H+D+7
  *   H+D+72         end: the package is exactly H + D + 72 bytes
  *
+ * An unsigned package (built without a key) has key id and signature all zero.
+ *
  * Checks. dd_package_parse checks structure only (every length before it is used) and returns
  * DD_EILSEQ for anything malformed, DD_ENOTSUP for another format version. dd_package_verify
  * then checks, in this order, so that each code names one cause:
+ *   0. a signature at all                              else DD_ESIGNATURE (unsigned)
  *   1. key id = the id of the public key given        else DD_ESIGNATURE (signed by another key)
  *   2. every region CRC-32, then the total CRC-32     else DD_ECRC (data damaged in transit)
  *   3. the signature over everything before it        else DD_ESIGNATURE (altered or forged)
@@ -104,7 +107,8 @@ typedef struct dd_package dd_package_t;
 /* ---- building (second device) ---- */
 
 /* Build and sign a package holding every region of image. secret_key is libsodium's 64-byte
- * form (dd_package_keypair*). On success *bytes (free() it) holds *len bytes.
+ * form (dd_package_keypair*); NULL builds an unsigned package (a test input: every verifier
+ * refuses it). On success *bytes (free() it) holds *len bytes.
  * Returns 0, DD_EINVAL (an empty image, more than DD_PACKAGE_MAX_REGIONS regions, a missing,
  * empty, too long or non-printable string, an invalid CAN id), DD_EMSGSIZE (larger than
  * DD_PACKAGE_MAX_SIZE), DD_ENOMEM, DD_EIO (libsodium did not initialise). */

@@ -39,7 +39,7 @@ static const char *const s_state_names[] = {"idle",         "listing",      "im_
                                             "await_address", "established", "ended"};
 static const char *const s_outcome_names[] = {"none",     "no_terminal", "rejected",
                                               "fee_too_high", "payment_failed", "timeout",
-                                              "protocol"};
+                                              "protocol", "declined", "closed"};
 
 const char *dd_session_state_name(dd_session_state_t s) {
   return (unsigned)s < sizeof s_state_names / sizeof *s_state_names ? s_state_names[s] : "?";
@@ -103,7 +103,7 @@ void dd_session_start(dd_session_t *self, uint64_t now) {
   self->outcome = DD_SO_NONE;
   self->detail[0] = 0;
   self->counter++;
-  snprintf(self->session_id, sizeof self->session_id, "%s-s%llu", self->device,
+  snprintf(self->session_id, sizeof self->session_id, "%.40s-s%llu", self->device,
            (unsigned long long)self->counter);
   s_push(self, DD_SA_LIST_REQUEST);
   s_set_state(self, DD_SS_LISTING, now);
@@ -117,6 +117,12 @@ static bool s_services(const dd_terminal_t *t, const char *make) {
 }
 
 int dd_session_pick(const dd_session_cfg_t *cfg, const dd_terminal_t *terms, size_t n) {
+  if (cfg->terminal[0]) {
+    /* the owner's own choice (S12): only presence counts; the fee is judged on the order */
+    for (size_t i = 0; i < n; i++)
+      if (terms[i].online && !strcmp(terms[i].id, cfg->terminal)) return (int)i;
+    return -1;
+  }
   int best = -1;
   for (size_t i = 0; i < n; i++) {
     const dd_terminal_t *t = &terms[i];
@@ -140,10 +146,12 @@ int dd_session_on_list(dd_session_t *self, const dd_terminal_t *terms, size_t n,
   if (self->state != DD_SS_LISTING) return DD_EPROTO;
   int i = dd_session_pick(&self->cfg, terms, n);
   if (i < 0) {
-    char cnt[16];
-    snprintf(cnt, sizeof cnt, "%zu", n);
-    s_end(self, DD_SO_NO_TERMINAL, now, "none of %s terminal(s) is online, services %s "
-          "and fits the fee limit", cnt, self->cfg.make);
+    if (self->cfg.terminal[0])
+      s_end(self, DD_SO_NO_TERMINAL, now, "terminal %s is not among the %zu online terminal(s)",
+            self->cfg.terminal, n);
+    else
+      s_end(self, DD_SO_NO_TERMINAL, now, "none of %zu terminal(s) is online, services %s "
+            "and fits the fee limit", n, self->cfg.make);
     return 0;
   }
   snprintf(self->terminal, sizeof self->terminal, "%s", terms[i].id);
@@ -171,6 +179,11 @@ int dd_session_on_im_answer(dd_session_t *self, const char *session_id, bool acc
   return 0;
 }
 
+/* How long an unconfirmed payment waits before it is sent again. */
+static uint64_t s_retry_us(const dd_session_t *self) {
+  return self->cfg.payment_retry_us ? self->cfg.payment_retry_us : self->cfg.step_timeout_us;
+}
+
 static void s_money(char *buf, size_t cap, int64_t minor, const char *cur) {
   snprintf(buf, cap, "%lld.%02lld %s", (long long)(minor / 100), (long long)llabs(minor % 100), cur);
 }
@@ -178,37 +191,49 @@ static void s_money(char *buf, size_t cap, int64_t minor, const char *cur) {
 int dd_session_on_order(dd_session_t *self, const char *session_id, const char *order_id,
                         int64_t fee_minor, const char *currency, uint64_t now) {
   if (self->state != DD_SS_AWAIT_ORDER || !s_same(session_id, self->session_id)) return DD_EPROTO;
+  if (!order_id || !*order_id) return DD_EPROTO;
   snprintf(self->order_id, sizeof self->order_id, "%s", order_id);
   self->fee_minor = fee_minor;
   snprintf(self->currency, sizeof self->currency, "%s", currency ? currency : "");
-  bool cur_ok = !self->cfg.currency[0] || s_same(currency, self->cfg.currency);
-  bool accept = cur_ok && fee_minor <= self->cfg.fee_limit_minor; /* S15 */
-  dd_session_action_t *a = s_push(self, DD_SA_DECISION);
-  char fee[48], lim[48];
+  /* S15: the owner's decision on the order: its currency, its fee, then the owner's will */
+  char fee[48], lim[48], why[160] = "";
+  dd_session_outcome_t no = DD_SO_NONE;
   s_money(fee, sizeof fee, fee_minor, self->currency);
   s_money(lim, sizeof lim, self->cfg.fee_limit_minor, self->cfg.currency);
+  if (self->cfg.currency[0] && !s_same(currency, self->cfg.currency)) {
+    no = DD_SO_FEE_TOO_HIGH;
+    snprintf(why, sizeof why, "fee %s is not in the owner's currency %s", fee, self->cfg.currency);
+  } else if (fee_minor < 0 || fee_minor > self->cfg.fee_limit_minor) {
+    no = DD_SO_FEE_TOO_HIGH;
+    snprintf(why, sizeof why, "fee %s above the limit %s", fee, lim);
+  } else if (self->cfg.decline) {
+    no = DD_SO_DECLINED;
+    snprintf(why, sizeof why, "the owner declined the order (fee %s)", fee);
+  }
+  dd_session_action_t *a = s_push(self, DD_SA_DECISION);
   if (a) {
     snprintf(a->order_id, sizeof a->order_id, "%s", order_id);
-    a->accept = accept;
-    if (!accept) snprintf(a->reason, sizeof a->reason, "fee %s above the limit %s", fee, lim);
+    a->accept = no == DD_SO_NONE;
+    snprintf(a->reason, sizeof a->reason, "%s", why);
   }
-  if (!accept) {
-    s_end(self, DD_SO_FEE_TOO_HIGH, now, "fee %s above the limit %s", fee, lim);
+  if (no != DD_SO_NONE) {
+    s_end(self, no, now, "%s", why);
     return 0;
   }
   self->counter++;
-  snprintf(self->payment_id, sizeof self->payment_id, "%s-p%llu", self->device,
+  snprintf(self->payment_id, sizeof self->payment_id, "%.40s-p%llu", self->device,
            (unsigned long long)self->counter);
   self->attempts = 0;
   dd_session_action_t *p = s_push(self, DD_SA_PAYMENT);
   if (p) {
     snprintf(p->order_id, sizeof p->order_id, "%s", order_id);
     snprintf(p->payment_id, sizeof p->payment_id, "%s", self->payment_id);
-    p->amount_minor = fee_minor;
+    p->amount_minor = self->cfg.amount_minor > 0 ? self->cfg.amount_minor : fee_minor;
     snprintf(p->currency, sizeof p->currency, "%s", self->currency);
   }
   self->attempts = 1;
   s_set_state(self, DD_SS_PAYING, now);
+  if (self->cfg.payment_retries) self->deadline = now + s_retry_us(self);
   return 0;
 }
 
@@ -248,6 +273,16 @@ int dd_session_on_address(dd_session_t *self, const char *session_id, const char
   return 0;
 }
 
+int dd_session_on_close(dd_session_t *self, const char *session_id, const char *reason,
+                        uint64_t now) {
+  if (self->state == DD_SS_IDLE || self->state == DD_SS_ENDED || self->state == DD_SS_LISTING ||
+      !s_same(session_id, self->session_id))
+    return DD_EPROTO;
+  s_end(self, DD_SO_CLOSED, now, "closed while %s: %s", dd_session_state_name(self->state),
+        reason && *reason ? reason : "no reason given");
+  return 0;
+}
+
 void dd_session_tick(dd_session_t *self, uint64_t now) {
   if (now < self->deadline) return;
   if (self->state == DD_SS_PAYING && self->attempts <= self->cfg.payment_retries) {
@@ -256,14 +291,44 @@ void dd_session_tick(dd_session_t *self, uint64_t now) {
     if (p) {
       snprintf(p->order_id, sizeof p->order_id, "%s", self->order_id);
       snprintf(p->payment_id, sizeof p->payment_id, "%s", self->payment_id);
-      p->amount_minor = self->fee_minor;
+      p->amount_minor = self->cfg.amount_minor > 0 ? self->cfg.amount_minor : self->fee_minor;
       snprintf(p->currency, sizeof p->currency, "%s", self->currency);
     }
     self->attempts++;
-    self->deadline = now + self->cfg.step_timeout_us;
+    /* after the last copy, its confirmation gets a whole step's time */
+    self->deadline = now + (self->attempts <= self->cfg.payment_retries ? s_retry_us(self)
+                                                                         : self->cfg.step_timeout_us);
     return;
   }
-  s_end(self, DD_SO_TIMEOUT, now, "no answer while %s", dd_session_state_name(self->state));
+  double t = (double)self->cfg.step_timeout_us / 1e6;
+  switch (self->state) {
+  case DD_SS_LISTING:
+    s_end(self, DD_SO_TIMEOUT, now, "no terminal list from the cloud within %.1f s", t);
+    break;
+  case DD_SS_IM_REQUESTED:
+    s_end(self, DD_SO_TIMEOUT, now, "terminal %s did not answer the IM request within %.1f s",
+          self->terminal, t);
+    break;
+  case DD_SS_AWAIT_ORDER:
+    s_end(self, DD_SO_TIMEOUT, now, "no order from terminal %s within %.1f s of its acceptance",
+          self->terminal, t);
+    break;
+  case DD_SS_PAYING:
+    s_end(self, DD_SO_TIMEOUT, now, "payment %s not confirmed (%u attempt(s), same id)",
+          self->payment_id, self->attempts);
+    break;
+  case DD_SS_AWAIT_SIGNAL:
+    s_end(self, DD_SO_TIMEOUT, now, "no request signal from terminal %s within %.1f s of the "
+          "payment", self->terminal, t);
+    break;
+  case DD_SS_AWAIT_ADDRESS:
+    s_end(self, DD_SO_TIMEOUT, now, "no connection address from terminal %s within %.1f s",
+          self->terminal, t);
+    break;
+  default:
+    s_end(self, DD_SO_TIMEOUT, now, "no answer while %s", dd_session_state_name(self->state));
+    break;
+  }
 }
 
 uint64_t dd_session_next_deadline(const dd_session_t *self) { return self->deadline; }
@@ -291,6 +356,12 @@ dd_session_outcome_t dd_session_outcome(const dd_session_t *self) { return self-
 const char *dd_session_detail(const dd_session_t *self) { return self->detail; }
 bool dd_session_paid(const dd_session_t *self) {
   return self->state == DD_SS_ESTABLISHED || self->state == DD_SS_AWAIT_ADDRESS;
+}
+bool dd_session_window_open(const dd_session_t *self) {
+  return self->state >= DD_SS_IM_REQUESTED && self->state <= DD_SS_ESTABLISHED;
+}
+bool dd_session_payment_confirmed(const dd_session_t *self) {
+  return self->state >= DD_SS_AWAIT_SIGNAL && self->state <= DD_SS_ESTABLISHED;
 }
 const char *dd_session_id(const dd_session_t *self) { return self->session_id; }
 const char *dd_session_terminal(const dd_session_t *self) { return self->terminal; }

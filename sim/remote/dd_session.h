@@ -29,7 +29,11 @@ typedef struct {
   unsigned min_rating_x10;    /* skip terminals rated lower */
   uint64_t step_timeout_us;   /* each wait (list, answer, order, payment, signal, address) */
   unsigned payment_retries;   /* resend the same payment id when no confirmation came */
+  uint64_t payment_retry_us;  /* ... after this long without one (0: step_timeout_us) */
   bool video;                 /* S13: ask for video rather than voice */
+  char terminal[DD_SESSION_ID_MAX]; /* S12: the terminal the owner chose ("": by policy) */
+  bool decline;               /* S15: the owner declines the order whatever its fee */
+  int64_t amount_minor;       /* S16: amount paid (0: the order's fee) */
 } dd_session_cfg_t;
 
 typedef enum {
@@ -52,6 +56,8 @@ typedef enum {
   DD_SO_PAYMENT_FAILED,   /* S16: the payment was refused */
   DD_SO_TIMEOUT,          /* a step's answer did not come in time */
   DD_SO_PROTOCOL,         /* an answer did not fit the session (wrong ids) */
+  DD_SO_DECLINED,         /* S15: the owner declined the order */
+  DD_SO_CLOSED,           /* the session window was closed (by either side) */
 } dd_session_outcome_t;
 
 /* What the caller must send now. */
@@ -70,7 +76,7 @@ typedef struct {
   char order_id[DD_SESSION_ID_MAX];    /* DECISION, PAYMENT */
   char payment_id[DD_SESSION_ID_MAX];  /* PAYMENT */
   bool accept;                         /* DECISION */
-  char reason[96];                     /* DECISION when declining */
+  char reason[160];                    /* DECISION when declining */
   int64_t amount_minor;                /* PAYMENT */
   char currency[4];                    /* PAYMENT */
   bool video;                          /* OPEN_AND_IM */
@@ -98,6 +104,10 @@ int dd_session_on_signal(dd_session_t *self, const char *session_id, const char 
 int dd_session_on_address(dd_session_t *self, const char *session_id, const char *service_ep,
                           const char *udp_ep, const char *relay_ep, const char *token,
                           uint64_t now);
+/* The terminal (or the owner) closed the window: the session ends (DD_SO_CLOSED), connected or
+ * not. DD_EPROTO when session_id is not this session's or nothing is open. */
+int dd_session_on_close(dd_session_t *self, const char *session_id, const char *reason,
+                        uint64_t now);
 /* Fire timeouts and retries. */
 void dd_session_tick(dd_session_t *self, uint64_t now);
 uint64_t dd_session_next_deadline(const dd_session_t *self);
@@ -114,6 +124,10 @@ dd_session_outcome_t dd_session_outcome(const dd_session_t *self);
 const char *dd_session_detail(const dd_session_t *self);
 /* True only in DD_SS_ESTABLISHED or DD_SS_AWAIT_ADDRESS: the session is paid and connected. */
 bool dd_session_paid(const dd_session_t *self);
+/* S12 done and not ended: a session window with the terminal is open. */
+bool dd_session_window_open(const dd_session_t *self);
+/* S16 confirmed (DD_SS_AWAIT_SIGNAL and later, not ended): the order is paid. */
+bool dd_session_payment_confirmed(const dd_session_t *self);
 const char *dd_session_id(const dd_session_t *self);
 const char *dd_session_terminal(const dd_session_t *self);
 const char *dd_session_order(const dd_session_t *self);
@@ -123,8 +137,10 @@ const char *dd_session_udp_ep(const dd_session_t *self);
 const char *dd_session_relay_ep(const dd_session_t *self);
 const char *dd_session_token(const dd_session_t *self);
 
-/* Policy (S12): among online terminals servicing make with fee <= limit and rating >= min,
- * the best rated, then the cheapest, then the smallest id. Returns its index or -1. */
+/* Policy (S12): the terminal the owner chose (cfg->terminal) when it is online, whatever its
+ * listed fee (S15 judges the order itself); else, among online terminals servicing make with
+ * fee <= limit and rating >= min, the best rated, then the cheapest, then the smallest id.
+ * Returns its index or -1. */
 int dd_session_pick(const dd_session_cfg_t *cfg, const dd_terminal_t *terms, size_t n);
 
 const char *dd_session_state_name(dd_session_state_t s);

@@ -36,6 +36,7 @@ static void s_switch(dd_transport_t *self, dd_path_t to, dd_transport_reason_t w
                                           .loss_pct = dd_transport_loss_pct(self)};
   self->has_pending = true;
   self->path = to;
+  self->switches++;
   self->good_since_us = 0;
 }
 

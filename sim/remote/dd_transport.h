@@ -57,7 +57,8 @@ typedef struct {
   uint64_t good_since_us;               /* relay: below the low mark since, 0 = not */
   dd_transport_switch_t pending;        /* switch not yet taken by the caller */
   bool has_pending;                     /* pending is valid */
-  uint64_t samples, probes, losses;     /* counters */
+  uint64_t samples, probes, losses;     /* counters: echoes, probes sent, probes lost */
+  uint64_t switches;                    /* path changes decided */
 } dd_transport_t;
 
 void dd_transport_cfg_default(dd_transport_cfg_t *cfg);

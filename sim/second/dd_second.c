@@ -117,11 +117,14 @@ static const char *s_jstr(json_t *args, const char *key, const char *dflt) {
   return s ? s : dflt;
 }
 
+/* Offer and chunks; the offer's signature (of the SHA-256) only when sign is set; hold: the
+ * first device waits for the technician's START_REFLASH. */
 static int s_send_package(dd_second_t *self, const char *package_id, const uint8_t *pkg,
-                          size_t len, uint32_t target, const char *version) {
+                          size_t len, uint32_t target, const char *version, bool sign,
+                          bool hold) {
   uint8_t sha[32], sig[DD_PACKAGE_SIGNATURE_BYTES];
   crypto_hash_sha256(sha, pkg, len);
-  int rc = dd_package_sign(sha, sizeof sha, self->sk, sig);
+  int rc = sign ? dd_package_sign(sha, sizeof sha, self->sk, sig) : 0;
   if (rc < 0) return rc;
   Duodiag__ProgramOffer o = DUODIAG__PROGRAM_OFFER__INIT;
   o.package_id = (char *)package_id;
@@ -129,9 +132,10 @@ static int s_send_package(dd_second_t *self, const char *package_id, const uint8
   o.sha256.data = sha;
   o.sha256.len = 32;
   o.target_ecu = target;
-  o.signature.data = sig;
-  o.signature.len = sizeof sig;
+  o.signature.data = sign ? sig : NULL;
+  o.signature.len = sign ? sizeof sig : 0;
   o.software_version = (char *)version;
+  o.hold = hold;
   Duodiag__Envelope env;
   s_env(self, &env);
   env.body_case = DUODIAG__ENVELOPE__BODY_PROGRAM_OFFER;
@@ -159,6 +163,7 @@ static int s_cmd_program(dd_second_t *self, json_t *args, char **result) {
   const char *hw_part = s_jstr(args, "hw_part", "84512307AB");
   const char *version = s_jstr(args, "version", "S19.05.0");
   const char *tamper = s_jstr(args, "tamper", "none");
+  const char *start = s_jstr(args, "start", "auto");
   char pid_buf[64];
   snprintf(pid_buf, sizeof pid_buf, "pkg-%llu", (unsigned long long)self->packages + 1);
   const char *package_id = s_jstr(args, "package_id", pid_buf);
@@ -167,8 +172,10 @@ static int s_cmd_program(dd_second_t *self, json_t *args, char **result) {
   if (!e) e = json_object_get(args, "ecu");
   if (!image || (e && !s_jnum(e, 0x1FFFFFFF, &ecu))) return DD_EINVAL;
   bool t_data = !strcmp(tamper, "data"), t_sig = !strcmp(tamper, "signature"),
-       t_target = !strcmp(tamper, "target");
-  if (!t_data && !t_sig && !t_target && strcmp(tamper, "none")) return DD_EINVAL;
+       t_target = !strcmp(tamper, "target"), t_unsigned = !strcmp(tamper, "unsigned");
+  if (!t_data && !t_sig && !t_target && !t_unsigned && strcmp(tamper, "none")) return DD_EINVAL;
+  bool hold = !strcmp(start, "on_control");
+  if (!hold && strcmp(start, "auto")) return DD_EINVAL;
   char path[1024];
   snprintf(path, sizeof path, "%s", image);
   if (image[0] != '/' && access(path, R_OK) != 0)
@@ -192,7 +199,7 @@ static int s_cmd_program(dd_second_t *self, json_t *args, char **result) {
   meta.created_at = dd_clock_wall_us(dd_proc_clock(self->proc)) / 1000000u;
   uint8_t *pkg = NULL;
   size_t len = 0;
-  rc = dd_package_build(img, &meta, self->sk, &pkg, &len);
+  rc = dd_package_build(img, &meta, t_unsigned ? NULL : self->sk, &pkg, &len);
   dd_image_destroy(&img);
   if (rc < 0) {
     dd_events_emit(s_ev(self), "second.package_failed", DD_S("package_id", package_id),
@@ -205,13 +212,14 @@ static int s_cmd_program(dd_second_t *self, json_t *args, char **result) {
   } else if (t_sig) {
     pkg[len - 1] ^= 0x01;
   }
-  rc = s_send_package(self, package_id, pkg, len, (uint32_t)ecu, version);
+  rc = s_send_package(self, package_id, pkg, len, (uint32_t)ecu, version, !t_unsigned, hold);
   free(pkg);
   if (rc < 0) return rc;
   self->packages++;
   dd_events_emit(s_ev(self), "second.package", DD_S("package_id", package_id),
                  DD_I("size", (int64_t)len), DD_I("target", (int64_t)ecu), DD_S("version", version),
-                 DD_S("tamper", tamper), DD_S("ecu_name", ecu_name), DD_END);
+                 DD_S("tamper", tamper), DD_S("ecu_name", ecu_name),
+                 DD_S("hw_part", meta.target.hw_part), DD_B("hold", hold), DD_END);
   json_t *j = json_pack("{ss sI}", "package_id", package_id, "size", (json_int_t)len);
   *result = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);

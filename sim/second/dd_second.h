@@ -17,11 +17,15 @@
  *
  * Harness commands (ACTION key, JSON args):
  *   program {image, ecu_id, ecu_name, hw_part, version, package_id, tamper: none|data|
- *            signature|target}     -> {"package_id", "size"}; image: a path, or a file name in
- *            ecu_models/images; defaults: ecu_id 0x7E0, ecu_name "ECM", hw_part "84512307AB",
- *            version "S19.05.0". Tampering happens after signing: data flips a byte of the
- *            region data (CRC check fails), signature flips a byte of the signature, target
- *            signs for hardware part "XX-WRONG-PART" (authentic, wrong target).
+ *            signature|target|unsigned, start: auto|on_control}  -> {"package_id", "size"};
+ *            start on_control sets the offer's hold (the first device waits for the
+ *            technician's START_REFLASH); image: a path, or a file
+ *            name in ecu_models/images; defaults: ecu_id 0x7E0, ecu_name "ECM", hw_part
+ *            "84512307AB", version "S19.05.0". Tampering happens after signing: data flips a
+ *            byte of the region data (CRC check fails), signature flips a byte of the
+ *            signature, target signs for hardware part "XX-WRONG-PART" (authentic, wrong
+ *            target); unsigned builds the package without a key (key id and signature all
+ *            zero) and offers it without a signature.
  *   diagnose {}   -> the current diagnosis (also published)
  *   summary {}    -> {"records", "lost", "duplicated", "out_of_order"}
  * At the end: second.summary {records, lost, duplicated, out_of_order}. */

@@ -17,7 +17,7 @@
  *         there.
  *   S401  second device -> ProgramOffer + ProgramChunks (any size, in order; ProgramAck back);
  *         when complete and its SHA-256 matches the offer, -> first device: ProgramOffer, then
- *         chunks of --chunk bytes (default 64 KiB), at most --window (4) outstanding, driven by
+ *         chunks of --chunk bytes (default 16 KiB), at most --window (4) outstanding, driven by
  *         ProgramAck.next_offset; no progress for --stall-ms or a new ServiceHello: the offer
  *         again and the chunks from the last acknowledged offset.
  *   S402  first device -> ProgramStatus: forwarded to the second device.

@@ -21,7 +21,7 @@ static void s_usage(FILE *to) {
           "exactly once and in order, and VehicleAcks go back to the first device. Packages\n"
           "from the second device go on to the first device in chunks, resumed after a stall.\n"
           "  --token T       ServiceHello must carry T (default: any token)\n"
-          "  --chunk BYTES   package chunk size towards the first device (default 65536)\n"
+          "  --chunk BYTES   package chunk size towards the first device (default 16384)\n"
           "  --window N      chunks outstanding at most (default 4)\n"
           "  --stall-ms N    resume a package after N ms without ack progress (default 1000)\n");
   fputs(dd_proc_common_usage(), to);
@@ -50,6 +50,9 @@ int main(int argc, char **argv) {
     return DD_EXIT_OK;
   }
   dd_service_cfg_t cfg = {0};
+  /* 16 KiB chunks: a package of a few dozen KiB goes in several, so that a cut link costs a
+   * resend from the last acknowledged chunk, not the whole package */
+  cfg.chunk = 16 * 1024;
   static const struct option opts[] = {
       {"endpoint", required_argument, 0, 'e'}, {"udp", required_argument, 0, 'u'},
       {"relay", required_argument, 0, 'r'},    {"id", required_argument, 0, 'i'},

@@ -52,6 +52,8 @@ struct dd_terminal {
   char order_id[DD_TERMINAL_TEXT_MAX];   /* current order */
   int media;                             /* ImRequest media */
   uint64_t msg_seq;                      /* our SessionMessage counter */
+  int answer_timer;                      /* the technician is answering the ImRequest (0: no) */
+  int order_timer;                       /* ... writing the order (0: no) */
   /* counters */
   uint64_t orders, texts, pictures, voices, videos, requests, controls, results, statuses;
 };
@@ -77,8 +79,17 @@ static int s_to_cloud(dd_terminal_t *self, Duodiag__Envelope *env) {
   return rc;
 }
 
+/* The technician stops whatever answer was on its way (the window closed or a new one opened). */
+static void s_cancel_answers(dd_terminal_t *self) {
+  dd_loop_t *loop = dd_proc_loop(self->proc);
+  if (self->answer_timer > 0) dd_loop_timer_cancel(loop, self->answer_timer);
+  if (self->order_timer > 0) dd_loop_timer_cancel(loop, self->order_timer);
+  self->answer_timer = self->order_timer = 0;
+}
+
 static void s_set_state(dd_terminal_t *self, s_state_t to) {
   if (to == self->state) return;
+  if (to == S_ENDED) s_cancel_answers(self);
   dd_events_emit(s_ev(self), "terminal.state", DD_S("from", s_state_names[self->state]),
                  DD_S("to", s_state_names[to]), DD_S("session_id", self->session), DD_END);
   self->state = to;
@@ -194,6 +205,9 @@ int dd_terminal_profile_load(const char *path, dd_terminal_profile_t *p, char *w
     } else if (!strcmp(ks, "order_fee")) {
       if (!s_yint(v, 0, INT64_MAX / 2, &n)) rc = s_yerr(v, path, why, cap, "order_fee: expected a number >= 0");
       p->order_fee = n;
+    } else if (!strcmp(ks, "answer_delay_ms")) {
+      if (!s_yint(v, 0, 3600000, &n)) rc = s_yerr(v, path, why, cap, "answer_delay_ms: expected 0..3600000");
+      p->answer_delay_us = (uint64_t)n * 1000;
     } else if (!strcmp(ks, "rating_x10")) {
       if (!s_yint(v, 0, 50, &n)) rc = s_yerr(v, path, why, cap, "rating_x10: expected 0..50");
       p->rating_x10 = (unsigned)n;
@@ -294,6 +308,7 @@ static void s_on_open(dd_terminal_t *self, const uint8_t *id, size_t idlen,
   snprintf(self->session, sizeof self->session, "%s", o->session_id);
   snprintf(self->owner, sizeof self->owner, "%s", o->owner_id);
   self->order_id[0] = '\0';
+  s_cancel_answers(self);
   self->state = S_NONE;
   s_set_state(self, S_OPEN);
 }
@@ -371,23 +386,65 @@ static void s_send_order(dd_terminal_t *self) {
   s_set_state(self, S_ORDERED);
 }
 
-static void s_on_im(dd_terminal_t *self, const Duodiag__ImRequest *q) {
-  if (!s_ours(self, q->session_id)) return;
+static int s_on_order_due(dd_loop_t *loop, int id, void *arg) {
+  dd_terminal_t *self = arg;
+  (void)loop;
+  (void)id;
+  self->order_timer = 0;
+  if (self->state == S_OPEN) s_send_order(self);
+  return 0;
+}
+
+/* S13: the technician's answer to the owner's ImRequest; S14 follows an acceptance. */
+static void s_answer_im(dd_terminal_t *self) {
   Duodiag__ImAnswer a = DUODIAG__IM_ANSWER__INIT;
-  a.session_id = q->session_id;
-  a.accepted = self->p.accept && self->state != S_ENDED;
+  a.session_id = self->session;
+  a.accepted = self->p.accept && self->state == S_OPEN;
   a.reason = a.accepted ? "" : self->p.reject_reason;
-  self->media = q->media;
-  dd_events_emit(s_ev(self), "terminal.im", DD_S("session_id", q->session_id),
-                 DD_S("media", q->media == DUODIAG__IM_REQUEST__MEDIA__VIDEO ? "video" : "voice"),
+  dd_events_emit(s_ev(self), "terminal.im", DD_S("session_id", self->session),
+                 DD_S("media", self->media == DUODIAG__IM_REQUEST__MEDIA__VIDEO ? "video" : "voice"),
                  DD_B("accepted", a.accepted), DD_S("reason", a.reason), DD_END);
   Duodiag__Envelope env;
   s_env(self, &env);
   env.body_case = DUODIAG__ENVELOPE__BODY_IM_ANSWER;
   env.im_answer = &a;
   s_to_peer(self, &env);
-  if (a.accepted) s_send_order(self);
-  else s_set_state(self, S_ENDED);
+  if (!a.accepted) {
+    s_set_state(self, S_ENDED);
+  } else if (self->p.answer_delay_us) {
+    int t = dd_loop_timer_after(dd_proc_loop(self->proc), self->p.answer_delay_us, s_on_order_due,
+                                self);
+    self->order_timer = t > 0 ? t : 0;
+    if (!self->order_timer) s_send_order(self);
+  } else {
+    s_send_order(self);
+  }
+}
+
+static int s_on_answer_due(dd_loop_t *loop, int id, void *arg) {
+  dd_terminal_t *self = arg;
+  (void)loop;
+  (void)id;
+  self->answer_timer = 0;
+  if (self->state == S_OPEN) s_answer_im(self);
+  return 0;
+}
+
+static void s_on_im(dd_terminal_t *self, const Duodiag__ImRequest *q) {
+  if (!s_ours(self, q->session_id)) return;
+  if (self->state != S_OPEN && self->state != S_ENDED) return; /* answered already */
+  self->media = q->media;
+  dd_events_emit(s_ev(self), "terminal.im_request", DD_S("session_id", q->session_id),
+                 DD_S("media", q->media == DUODIAG__IM_REQUEST__MEDIA__VIDEO ? "video" : "voice"),
+                 DD_I("answer_in_ms", (int64_t)(self->p.answer_delay_us / 1000)), DD_END);
+  if (self->answer_timer || self->order_timer) return; /* already answering this window */
+  if (self->p.answer_delay_us) {
+    int t = dd_loop_timer_after(dd_proc_loop(self->proc), self->p.answer_delay_us,
+                                s_on_answer_due, self);
+    self->answer_timer = t > 0 ? t : 0;
+    if (self->answer_timer) return;
+  }
+  s_answer_im(self);
 }
 
 static void s_on_decision(dd_terminal_t *self, const Duodiag__OrderDecision *d) {
@@ -577,6 +634,11 @@ static int s_need_session(dd_terminal_t *self) {
   return self->state == S_CONNECTED && self->peer_len ? 0 : DD_ENOTCONN;
 }
 
+/* A control signal needs only a first device that opened a window here (it judges the rest). */
+static int s_need_peer(dd_terminal_t *self) {
+  return self->state != S_NONE && self->peer_len ? 0 : DD_ENOTCONN;
+}
+
 static int s_cmd_request(dd_terminal_t *self, json_t *args, char **result) {
   static const char *const kinds[] = {"", "dtcs", "live_pids", "dids", "freeze_frame", "history",
                                       "vin_info"};
@@ -677,14 +739,15 @@ static int s_cmd_control(dd_terminal_t *self, json_t *args, char **result) {
   env.body_case = DUODIAG__ENVELOPE__BODY_CONTROL_SIGNAL;
   env.control_signal = &c;
   if (dd_wire_check(&env, NULL) < 0) return DD_EINVAL; /* e.g. read_pids without ids */
-  int rc = s_need_session(self);
+  int rc = s_need_peer(self);
   if (rc < 0) return rc;
   c.control_id = ++self->controls;
   rc = s_to_peer(self, &env);
   if (rc < 0) return rc;
   dd_events_emit(s_ev(self), "terminal.control", DD_I("control_id", (int64_t)c.control_id),
                  DD_S("action", action), DD_I("ecu_id", ecu), DD_I("ids", (int64_t)n),
-                 DD_S("package_id", c.package_id), DD_END);
+                 DD_S("package_id", c.package_id), DD_S("session_id", self->session),
+                 DD_S("state", s_state_names[self->state]), DD_END);
   char buf[64];
   snprintf(buf, sizeof buf, "{\"control_id\":%llu}", (unsigned long long)c.control_id);
   *result = strdup(buf);
@@ -754,12 +817,16 @@ static int s_set(dd_terminal_t *self, const char *key, json_t *v) {
     if (!json_is_string(v) || strlen(json_string_value(v)) >= sizeof self->p.reject_reason)
       return DD_EINVAL;
     snprintf(self->p.reject_reason, sizeof self->p.reject_reason, "%s", json_string_value(v));
+  } else if (!strcmp(key, "answer_delay_ms")) {
+    unsigned long long x;
+    if (!s_jnum(v, 3600000, &x)) return DD_EINVAL;
+    self->p.answer_delay_us = x * 1000;
   } else {
     return DD_ENOTSUP;
   }
   dd_events_emit(s_ev(self), "terminal.set", DD_S("key", key), DD_B("accept", self->p.accept),
                  DD_I("order_fee", self->p.order_fee), DD_S("reject_reason", self->p.reject_reason),
-                 DD_END);
+                 DD_I("answer_delay_ms", (int64_t)(self->p.answer_delay_us / 1000)), DD_END);
   return 0;
 }
 
@@ -858,11 +925,12 @@ int dd_terminal_new(dd_proc_t *proc, const dd_terminal_cfg_t *cfg, dd_terminal_t
   dd_loop_t *loop = dd_proc_loop(proc);
   dd_loop_add_zsock(loop, self->router, s_on_router, self);
   dd_loop_add_zsock(loop, self->cloud, s_on_cloud, self);
-  self->hb_timer = dd_loop_timer_every(loop, cfg->heartbeat_us ? cfg->heartbeat_us : 1000000ull,
-                                       s_on_heartbeat, self);
+  if (!cfg->offline)
+    self->hb_timer = dd_loop_timer_every(loop, cfg->heartbeat_us ? cfg->heartbeat_us : 1000000ull,
+                                         s_on_heartbeat, self);
   dd_proc_on_command(proc, s_on_command, self);
   s_register(self);
-  s_presence(self, true);
+  s_presence(self, !cfg->offline);
   dd_events_emit(s_ev(self), "terminal.up", DD_S("terminal_id", self->p.terminal_id),
                  DD_S("name", self->p.name), DD_I("makes", (int64_t)self->p.n_makes),
                  DD_I("fee", self->p.fee_minor), DD_S("currency", self->p.currency),
@@ -878,6 +946,7 @@ void dd_terminal_destroy(dd_terminal_t **self_p) {
   if (!self_p || !*self_p) return;
   dd_terminal_t *self = *self_p;
   dd_loop_t *loop = dd_proc_loop(self->proc);
+  s_cancel_answers(self);
   if (self->hb_timer > 0) {
     dd_loop_timer_cancel(loop, self->hb_timer);
     dd_events_emit(s_ev(self), "terminal.summary", DD_S("state", s_state_names[self->state]),

@@ -14,15 +14,19 @@
  *   S12        SessionOpen{terminal_id = own id} opens the window (another terminal id: the
  *              terminal answers SessionClose); SessionMessage TEXT gets a TEXT reply "re: ...";
  *              PICTURE/VOICE/VIDEO are counted.
- *   S13        ImRequest -> ImAnswer{accepted, reason} as scripted (accept, reject_reason).
+ *   S13        ImRequest -> ImAnswer{accepted, reason} as scripted (accept, reject_reason),
+ *              answer_delay after the request (0: at once).
  *   S14        accepted -> Order{order_id, session_id, merchant, fee, currency} to the cloud and
- *              to the first device.
+ *              to the first device, answer_delay after the ImAnswer.
  *   S15        OrderDecision: declined ends the session.
  *   S16-S17,S2 cloud -> PaymentConfirmation{ok, order_id of the session} -> first device:
  *              ConnectRequestSignal{session_id, order_id, media}, then ConnectionAddress{
  *              service_endpoint, udp_endpoint, relay_endpoint, token}.
  *   S41, S5    harness commands (below) -> VehicleDataRequest / ControlSignal; ControlResult
- *              and ProgramStatus from the first device are recorded.
+ *              and ProgramStatus from the first device are recorded. A VehicleDataRequest needs
+ *              the connected session; a ControlSignal goes whenever the first device has opened a
+ *              window with this terminal (it names that session), so that the first device's
+ *              own checks (S5: paid session, holding terminal) are what refuses it.
  *   any        Probe -> ProbeEcho.
  *
  * Harness commands (ACTION key, JSON args; results are JSON):
@@ -32,12 +36,14 @@
  *            io_control|routine|ecu_reset|start_reflash, ecu_id, ids: [..], args_hex, rate_hz,
  *            package_id}                                               -> {"control_id": N}
  *   message {kind: text|picture|voice|video, text, bytes}              -> {"seq": N}
- *   set {accept: bool, fee: N, reject_reason: TEXT}   (also SET commands with these keys)
+ *   set {accept: bool, fee: N, reject_reason: TEXT, answer_delay_ms: N}
+ *                                                    (also SET commands with these keys)
  *   close {reason}
  *   status {}                                        -> the session's state as JSON
  * Numbers in pids/dids/ids/ecu_id may be JSON integers or strings ("0x7E0").
  *
- * Events: terminal.up, terminal.session, terminal.message, terminal.im, terminal.order,
+ * Events: terminal.up, terminal.session, terminal.message, terminal.im_request, terminal.im,
+ * terminal.order,
  * terminal.order_decision, terminal.paid, terminal.connected, terminal.request, terminal.control,
  * terminal.control_result {control_id, accepted, reason, nrc, code, text},
  * terminal.program_status {package_id, phase, percent}, terminal.session_closed,
@@ -66,6 +72,8 @@ typedef struct {
   bool accept;                              /* accept ImRequests */
   char reject_reason[DD_TERMINAL_TEXT_MAX]; /* reason given when refusing */
   int64_t order_fee;                        /* fee in the Order; < 0: fee_minor */
+  uint64_t answer_delay_us;                 /* the technician's time to answer an ImRequest,
+                                               and again to write the order after accepting */
   char merchant_id[DD_TERMINAL_TEXT_MAX];   /* "" = the terminal id */
   char address[DD_TERMINAL_TEXT_MAX];       /* merchant postal address */
   char licence[DD_TERMINAL_TEXT_MAX];       /* business licence number */
@@ -79,6 +87,7 @@ typedef struct {
   const char *relay_endpoint;   /* S2 */
   const char *token;            /* S2 */
   uint64_t heartbeat_us;        /* Presence period (0: 1 s) */
+  bool offline;                 /* registered but offline: no heartbeats, not listed (S11) */
   dd_terminal_profile_t profile; /* profile and script */
 } dd_terminal_cfg_t;
 
@@ -87,8 +96,8 @@ typedef struct dd_terminal dd_terminal_t;
 /* Defaults: accept yes, fee 0, currency EUR, rating 0, order fee = fee. */
 void dd_terminal_profile_init(dd_terminal_profile_t *p);
 /* Read a profile YAML mapping (keys: id, name, makes, fee_minor, currency, rating_x10, accept,
- * reject_reason, order_fee, merchant_id, address, licence) over p. 0, DD_ECONFIG with why set
- * ("file:line:col: what"), or -errno. */
+ * reject_reason, order_fee, merchant_id, address, licence, answer_delay_ms) over p. 0,
+ * DD_ECONFIG with why set ("file:line:col: what"), or -errno. */
 int dd_terminal_profile_load(const char *path, dd_terminal_profile_t *p, char *why, size_t cap);
 /* "A,B,C" into p->makes. 0 or DD_EINVAL (too many, too long). */
 int dd_terminal_profile_set_makes(dd_terminal_profile_t *p, const char *csv);

@@ -19,14 +19,19 @@ static void s_usage(FILE *to) {
           "                        [--display-name TEXT] [--makes A,B] [--fee MINOR]\n"
           "                        [--currency EUR] [--rating X10] [--accept yes|no]\n"
           "                        [--reject-reason TEXT] [--order-fee MINOR]\n"
-          "                        [--heartbeat-ms N] [common options]\n"
+          "                        [--heartbeat-ms N] [--answer-delay-ms N] [--offline]\n"
+          "                        [common options]\n"
           "The target terminal (S11-S17, S2, S41, S5): registers with the cloud and sends\n"
           "Presence every heartbeat, answers the owner's session window (EP, ROUTER), accepts\n"
           "or refuses the ImRequest as scripted, sends its Order (to the cloud and the owner),\n"
           "and on the cloud's PaymentConfirmation sends ConnectRequestSignal and the\n"
           "ConnectionAddress (service, UDP, relay endpoints and token). The technician's actions\n"
           "are harness commands: request, control, message, set, close, status (see\n"
-          "sim/terminal/dd_terminal.h). Options after --profile override the file.\n");
+          "sim/terminal/dd_terminal.h). Options after --profile override the file.\n"
+          "--answer-delay-ms N: the technician answers the ImRequest, and then writes the\n"
+          "order, N ms later each (default 0).\n"
+          "--offline: register with the cloud but stay offline (no heartbeats): the cloud does\n"
+          "not list the terminal (S11).\n");
   fputs(dd_proc_common_usage(), to);
 }
 
@@ -62,7 +67,9 @@ int main(int argc, char **argv) {
       {"reject-reason", required_argument, 0, 'R'}, {"order-fee", required_argument, 0, 'o'},
       {"service-endpoint", required_argument, 0, 's'}, {"udp-endpoint", required_argument, 0, 'u'},
       {"relay-endpoint", required_argument, 0, 'l'},   {"token", required_argument, 0, 't'},
-      {"heartbeat-ms", required_argument, 0, 'h'},     {0, 0, 0, 0}};
+      {"heartbeat-ms", required_argument, 0, 'h'},     {"answer-delay-ms", required_argument, 0, 'd'},
+      {"offline", no_argument, 0, 'O'},
+      {0, 0, 0, 0}};
   /* The profile file first, so that the other options override it wherever they stand. */
   for (int i = 1; i + 1 < argc; i++) {
     if (strcmp(argv[i], "--profile")) continue;
@@ -125,6 +132,11 @@ int main(int argc, char **argv) {
       ok = s_num("--heartbeat-ms", optarg, 1, 3600000, &v);
       cfg.heartbeat_us = (uint64_t)v * 1000;
       break;
+    case 'd':
+      ok = s_num("--answer-delay-ms", optarg, 0, 3600000, &v);
+      cfg.profile.answer_delay_us = (uint64_t)v * 1000;
+      break;
+    case 'O': cfg.offline = true; break;
     default: ok = false; break;
     }
   }

@@ -31,6 +31,8 @@ struct dd_flash {
   uint8_t dl_last;  /* counter of the last accepted block */
   uint32_t dl_crc;  /* running CRC-32 of the received bytes */
   unsigned exits;   /* downloads completed since the last erase */
+  uint32_t *done;   /* offset, length pairs of those downloads, in order */
+  size_t done_cap;  /* pairs allocated */
   /* the operation in progress (its effect applies when it completes, or torn at power loss) */
   s_op_t op;         /* kind */
   uint64_t op_start; /* when it started */
@@ -149,6 +151,7 @@ void dd_flash_destroy(dd_flash_t **self_p) {
   assert(self_p);
   dd_flash_t *self = *self_p;
   if (!self) return;
+  free(self->done);
   free(self->stage);
   free(self->erased);
   free(self->mem);
@@ -319,6 +322,15 @@ int dd_flash_transfer_exit(dd_flash_t *self, uint64_t now, bool has_crc, uint32_
   self->dl_open = false;
   if (crc) *crc = self->dl_crc;
   if (has_crc && expected != self->dl_crc) return DD_ECRC;
+  if (self->exits >= self->done_cap) {
+    size_t cap = self->done_cap ? 2 * self->done_cap : 8;
+    uint32_t *d = realloc(self->done, cap * 2 * sizeof *d);
+    if (!d) return DD_ENOMEM;
+    self->done = d;
+    self->done_cap = cap;
+  }
+  self->done[2 * self->exits] = self->dl_addr;
+  self->done[2 * self->exits + 1] = self->dl_size;
   self->exits++;
   return 0;
 }
@@ -330,7 +342,12 @@ dd_flash_check_t dd_flash_check(dd_flash_t *self, bool has_crc, uint32_t crc, ui
   *ready_at = now;
   if (self->op != S_OP_NONE) s_apply(self, now, false);
   if (self->dl_open || self->exits == 0) return DD_FLASH_CHECK_INCOMPLETE;
-  if (has_crc && dd_flash_crc32(0, self->mem, self->size) != crc) return DD_FLASH_CHECK_CRC;
+  if (has_crc) {
+    uint32_t c = 0;
+    for (unsigned i = 0; i < self->exits; i++)
+      c = dd_flash_crc32(c, self->mem + self->done[2 * i], self->done[2 * i + 1]);
+    if (c != crc && dd_flash_crc32(0, self->mem, self->size) != crc) return DD_FLASH_CHECK_CRC;
+  }
   char v[DD_FLASH_VERSION_MAX] = "";
   if (self->cfg.verify && self->cfg.verify(self->cfg.user, self->mem, self->size, v, sizeof v))
     return DD_FLASH_CHECK_SIGNATURE;

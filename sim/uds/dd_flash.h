@@ -90,12 +90,18 @@ int dd_flash_transfer(dd_flash_t *self, uint8_t counter, const uint8_t *data, si
 /* RequestTransferExit: closes a complete download; *crc gets the CRC-32 of its bytes. With
  * has_crc, the tester's expected CRC-32 must match. 0, DD_EPROTO (no download open, or fewer
  * bytes than requested: it stays open), DD_ECRC (mismatch: closed, and it does not count as
- * a completed download). */
+ * a completed download), DD_ENOMEM (closed, not counted: no room to remember it). */
 int dd_flash_transfer_exit(dd_flash_t *self, uint64_t now, bool has_crc, uint32_t expected,
                            uint32_t *crc);
 
-/* checkProgrammingDependencies: checks the area (expected CRC-32 when has_crc), then the
- * signature hook; on DD_FLASH_CHECK_OK the valid flag sets at *ready_at. Returns the verdict. */
+/* checkProgrammingDependencies: checks what was programmed, then the signature hook; on
+ * DD_FLASH_CHECK_OK the valid flag sets at *ready_at. Returns the verdict. With has_crc, crc is
+ * the expected CRC-32 either of the programmed bytes (the data of every download completed
+ * since the erase, in the order the downloads were made, read back from the cells so that a
+ * write that did not take shows: a tester that downloads a package's regions in address order
+ * sends the package's CRC-32 of all its data and needs no flash geometry) or of the whole area
+ * (image, gaps and the rest as erased 0xFF cells). ISO 14229-1:2013 annex F leaves the
+ * routine's record to the manufacturer; these are this model's two accepted forms. */
 dd_flash_check_t dd_flash_check(dd_flash_t *self, bool has_crc, uint32_t crc, uint64_t now,
                                 uint64_t *ready_at);
 

@@ -54,6 +54,7 @@ typedef struct {
   socklen_t fd_addr_len;  /* its length */
   uint64_t messages;      /* SessionMessages received */
   int prog_phase;         /* last ProgramStatus phase from the first device */
+  int im_prog_phase;      /* last ProgramStatus phase the terminal got (S402 progress) */
   uint64_t prog_acked;    /* last ProgramAck.next_offset */
 } s_fake_t;
 
@@ -146,6 +147,9 @@ static void s_on_im(s_fake_t *f, Duodiag__Envelope *e) {
   case DUODIAG__ENVELOPE__BODY_CONTROL_RESULT:
     f->control_results++;
     if (!e->control_result->accepted) f->control_refused++;
+    break;
+  case DUODIAG__ENVELOPE__BODY_PROGRAM_STATUS:
+    f->im_prog_phase = e->program_status->phase;
     break;
   default:
     break;
@@ -468,6 +472,9 @@ START_TEST(test_first_device_flows) {
   s_run(&f, 300, NULL);
   ck_assert_int_eq(s_events(rig, "fd.package_refused", "{\"package_id\":\"bad-1\"}"), 1);
   ck_assert_msg(f.prog_phase == DUODIAG__PROGRAM_STATUS__PHASE__DONE, "phase %d", f.prog_phase);
+  /* the terminal follows the same progress (S402: reported to both) */
+  ck_assert_msg(f.im_prog_phase == DUODIAG__PROGRAM_STATUS__PHASE__DONE, "terminal phase %d",
+                f.im_prog_phase);
   ck_assert_int_eq(s_events(rig, "reflash.result", "{\"ecu\":\"ECM\",\"ok\":true,\"version\":\"S19.05.0\"}"), 1);
   ck_assert_int_ge(s_events(rig, "reflash.phase", "{\"phase\":\"transferring\"}"), 1);
 

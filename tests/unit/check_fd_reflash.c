@@ -3,8 +3,11 @@
  * a complete reflash (with the FF01 CRC record), the block counter wrapping past 0xFF with a
  * small maxNumberOfBlockLength, 0x78 chains during the erase, an NRC on the erase stopping it
  * cleanly before any transfer, the planted wrong_block_counter_wrap defect refused by the ECU,
- * and a client that gives up on 0x78 (the ignore_0x78 defect). Expected values come from
- * ISO 14229-1:2013 (14.4 counter wrap FF -> 00; annex A NRCs) and the ECU model's behaviour. */
+ * a client that gives up on 0x78 (the ignore_0x78 defect), a package of two regions checked
+ * with its own CRC-32, a software version after the reset that is not the package's, and
+ * SecurityAccess locking after wrong keys (0x35, 0x36, then 0x37 until the delay ends).
+ * Expected values come from ISO 14229-1:2013 (14.4 counter wrap FF -> 00; 9.4 and annex A
+ * NRCs) and the ECU model's behaviour. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +40,12 @@ static void s_on_event(void *user, const dd_uds_server_event_t *ev) {
   if (ev->kind == DD_UDS_EV_PENDING) b->pending_events++;
 }
 
-static void s_setup(s_bench_t *b, size_t img_len, uint32_t max_block, uint64_t pending_max_us) {
+/* The package: img_len bytes at S_BASE (version "T-2.0" at offset 0x100, where the ECU reads
+ * it), and cal_len more bytes at S_BASE + 0x8000 when cal_len > 0 (a second region after a
+ * gap, as an application and its calibration); sw_version is what the package says it
+ * installs (NULL: "T-2.0"). */
+static void s_setup2(s_bench_t *b, size_t img_len, size_t cal_len, const char *sw_version,
+                     uint32_t max_block, uint64_t pending_max_us) {
   memset(b, 0, sizeof *b);
   b->now = 1000;
   dd_flash_cfg_t fc;
@@ -75,12 +83,18 @@ static void s_setup(s_bench_t *b, size_t img_len, uint32_t max_block, uint64_t p
   dd_image_t *im = dd_image_new();
   ck_assert_int_eq(dd_image_add(im, S_BASE, img, img_len), 0);
   free(img);
+  if (cal_len) {
+    uint8_t *cal = malloc(cal_len);
+    for (size_t i = 0; i < cal_len; i++) cal[i] = (uint8_t)(i * 13 + 5);
+    ck_assert_int_eq(dd_image_add(im, S_BASE + 0x8000, cal, cal_len), 0);
+    free(cal);
+  }
   uint8_t pk[DD_PACKAGE_PUBLIC_KEY_BYTES], sk[DD_PACKAGE_SECRET_KEY_BYTES], seed[32];
   memset(seed, 0x42, sizeof seed);
   ck_assert_int_eq(dd_package_keypair_from_seed(seed, pk, sk), 0);
   dd_package_meta_t meta = {.package_id = "pkg-1",
                             .target = {.ecu_name = "ECM", .can_id = 0x7E0, .hw_part = "HW1"},
-                            .sw_version = "T-2.0",
+                            .sw_version = sw_version ? sw_version : "T-2.0",
                             .created_at = 1700000000};
   uint8_t *bytes = NULL;
   size_t len = 0;
@@ -89,6 +103,10 @@ static void s_setup(s_bench_t *b, size_t img_len, uint32_t max_block, uint64_t p
   char why[DD_PACKAGE_WHY_MAX];
   ck_assert_int_eq(dd_package_open(bytes, len, pk, &meta.target, &b->pkg, why, sizeof why), 0);
   free(bytes);
+}
+
+static void s_setup(s_bench_t *b, size_t img_len, uint32_t max_block, uint64_t pending_max_us) {
+  s_setup2(b, img_len, 0, NULL, max_block, pending_max_us);
 }
 
 static void s_teardown(s_bench_t *b) {
@@ -147,18 +165,20 @@ static void s_run(s_bench_t *b, dd_fd_reflash_t *rf) {
   ck_abort_msg("did not finish");
 }
 
-static dd_fd_reflash_t *s_machine(s_bench_t *b, bool wrong_wrap, bool crc) {
+static dd_fd_reflash_t *s_machine_key(s_bench_t *b, bool wrong_wrap, bool crc, uint32_t secret) {
   dd_fd_reflash_cfg_t cfg;
   dd_fd_reflash_cfg_default(&cfg);
-  cfg.secret = S_SECRET;
+  cfg.secret = secret;
   cfg.wrong_bsc_wrap = wrong_wrap;
-  if (crc) {
-    cfg.crc_area_base = S_BASE;
-    cfg.crc_area_size = S_SECTOR * S_SECTORS;
-  }
+  cfg.send_crc = crc;
+  cfg.check_version = true;
   dd_fd_reflash_t *rf = NULL;
   ck_assert_int_eq(dd_fd_reflash_new(&cfg, b->pkg, &rf), 0);
   return rf;
+}
+
+static dd_fd_reflash_t *s_machine(s_bench_t *b, bool wrong_wrap, bool crc) {
+  return s_machine_key(b, wrong_wrap, crc, S_SECRET);
 }
 
 START_TEST(test_success_with_crc) {
@@ -168,8 +188,16 @@ START_TEST(test_success_with_crc) {
   s_run(&b, rf);
   ck_assert_msg(dd_fd_reflash_phase(rf) == DD_FR_DONE, "%s", dd_fd_reflash_why(rf));
   ck_assert_str_eq(dd_fd_reflash_version(rf), "T-2.0");
+  ck_assert_str_eq(dd_fd_reflash_supplier_version(rf), "T-2.0"); /* F195 of the same model */
   ck_assert_uint_eq(dd_fd_reflash_percent(rf), 100);
   ck_assert_uint_eq(dd_fd_reflash_blocks(rf), 8); /* 8192 bytes, 1024 per block */
+  ck_assert_uint_eq(dd_fd_reflash_bytes(rf), 8192);
+  /* 8 blocks written in 100 us + 0.1 us per byte (102 us) each, on the injected clock */
+  uint64_t xfer = dd_fd_reflash_transfer_us(rf, b.now);
+  ck_assert_uint_ge(xfer, 8 * (100 + 102));
+  ck_assert_uint_lt(xfer, b.now);
+  ck_assert_str_eq(dd_fd_reflash_step_name(rf), "end");
+  ck_assert(dd_flash_app_valid(b.flash));
   /* the erase of 16 sectors (800 ms) is far beyond P2server: 0x78 chain, handled */
   ck_assert_uint_gt(b.pending_events, 0);
   dd_fd_reflash_destroy(&rf);
@@ -239,6 +267,81 @@ START_TEST(test_ignore_0x78_defect_fails) {
 }
 END_TEST
 
+START_TEST(test_two_regions_crc) {
+  /* Application and calibration with a gap: FF01 carries the package's CRC-32 of its data,
+   * which is what the ECU computes over the two downloads (no flash geometry needed). */
+  s_bench_t b;
+  s_setup2(&b, 4096, 1000, NULL, 0x0402, 0);
+  ck_assert_uint_eq(dd_package_info(b.pkg)->region_count, 2);
+  dd_fd_reflash_t *rf = s_machine(&b, false, true);
+  s_run(&b, rf);
+  ck_assert_msg(dd_fd_reflash_phase(rf) == DD_FR_DONE, "%s", dd_fd_reflash_why(rf));
+  ck_assert_uint_eq(dd_fd_reflash_blocks(rf), 4 + 1);
+  ck_assert_uint_eq(dd_fd_reflash_bytes(rf), 5096);
+  dd_fd_reflash_destroy(&rf);
+  s_teardown(&b);
+}
+END_TEST
+
+START_TEST(test_version_mismatch_fails) {
+  /* The package claims T-2.1; the image (and so the ECU after the reset) says T-2.0. */
+  s_bench_t b;
+  s_setup2(&b, 4096, 0, "T-2.1", 0x0402, 0);
+  dd_fd_reflash_t *rf = s_machine(&b, false, true);
+  s_run(&b, rf);
+  ck_assert(dd_fd_reflash_phase(rf) == DD_FR_FAILED);
+  ck_assert_int_eq(dd_fd_reflash_error(rf), DD_EVERSION);
+  ck_assert_str_eq(dd_fd_reflash_version(rf), "T-2.0");
+  ck_assert_ptr_nonnull(strstr(dd_fd_reflash_why(rf), "\"T-2.1\""));
+  ck_assert_str_eq(dd_fd_reflash_step_name(rf), "software version read");
+  dd_fd_reflash_destroy(&rf);
+  s_teardown(&b);
+}
+END_TEST
+
+/* One reflash attempt with a key constant; returns the machine (ended). */
+static dd_fd_reflash_t *s_attempt(s_bench_t *b, uint32_t secret) {
+  dd_fd_reflash_t *rf = s_machine_key(b, false, true, secret);
+  s_run(b, rf);
+  return rf;
+}
+
+START_TEST(test_security_lockout) {
+  /* ISO 14229-1:2013 9.4 and annex A: invalid keys are answered 0x35; the one that reaches
+   * the ECU's limit (3 attempts, dd_uds_server's default) 0x36, and a requestSeed during the
+   * delay (10 s default) 0x37. Every attempt stops before the erase: the ECU keeps its
+   * application. After the delay a correct key goes through. */
+  s_bench_t b;
+  s_setup(&b, 2048, 0x0402, 0);
+  static const uint8_t want[] = {0x35, 0x35, 0x36};
+  for (unsigned i = 0; i < 3; i++) {
+    dd_fd_reflash_t *rf = s_attempt(&b, S_SECRET ^ 0x01010101u);
+    ck_assert(dd_fd_reflash_phase(rf) == DD_FR_FAILED);
+    ck_assert_int_eq(dd_fd_reflash_error(rf), DD_EUDS_NRC);
+    ck_assert_uint_eq(dd_fd_reflash_nrc(rf), want[i]);
+    ck_assert_str_eq(dd_fd_reflash_step_name(rf), "security access (key)");
+    ck_assert_ptr_nonnull(strstr(dd_fd_reflash_why(rf), i < 2 ? "invalidKey (NRC 0x35)"
+                                                             : "exceededNumberOfAttempts (NRC 0x36)"));
+    ck_assert_uint_eq(dd_fd_reflash_blocks(rf), 0);
+    ck_assert_uint_eq(dd_fd_reflash_transfer_us(rf, b.now), 0);
+    dd_fd_reflash_destroy(&rf);
+  }
+  uint64_t locked_at = b.now;
+  dd_fd_reflash_t *rf = s_attempt(&b, S_SECRET);
+  ck_assert(dd_fd_reflash_phase(rf) == DD_FR_FAILED);
+  ck_assert_uint_eq(dd_fd_reflash_nrc(rf), 0x37);
+  ck_assert_str_eq(dd_fd_reflash_step_name(rf), "security access (seed)");
+  ck_assert_ptr_nonnull(strstr(dd_fd_reflash_why(rf), "requiredTimeDelayNotExpired (NRC 0x37)"));
+  dd_fd_reflash_destroy(&rf);
+  ck_assert(dd_flash_app_valid(b.flash)); /* untouched */
+  b.now = locked_at + 10000000;
+  rf = s_attempt(&b, S_SECRET);
+  ck_assert_msg(dd_fd_reflash_phase(rf) == DD_FR_DONE, "%s", dd_fd_reflash_why(rf));
+  dd_fd_reflash_destroy(&rf);
+  s_teardown(&b);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("fd_reflash");
   TCase *tc = tcase_create("sequence");
@@ -248,6 +351,9 @@ int main(void) {
   tcase_add_test(tc, test_wrong_wrap_defect_refused);
   tcase_add_test(tc, test_nrc_on_erase_stops);
   tcase_add_test(tc, test_ignore_0x78_defect_fails);
+  tcase_add_test(tc, test_two_regions_crc);
+  tcase_add_test(tc, test_version_mismatch_fails);
+  tcase_add_test(tc, test_security_lockout);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

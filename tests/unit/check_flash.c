@@ -1,6 +1,7 @@
 /* check_flash: unit tests of the flash model and bootloader logic: CRC-32, erase and write
  * timing, the TransferData block counter (start 0x01, wrap 0xFF -> 0x00, repetition),
- * download bounds, transfer exit, checkProgrammingDependencies, boot and power loss.
+ * download bounds, transfer exit, checkProgrammingDependencies (its CRC-32 over the ranges
+ * programmed since the erase), boot and power loss.
  *
  * Vectors: CRC-32/ISO-HDLC check value 0xCBF43926 for "123456789" (the catalogue of
  * parametrised CRC algorithms, reveng.sourceforge.io, and zlib's crc32); "The quick brown fox
@@ -243,6 +244,66 @@ START_TEST(test_check_and_boot) {
 }
 END_TEST
 
+/* One download of len bytes at addr in 16-byte blocks, closed; returns the time after it. */
+static uint64_t s_download_range(dd_flash_t *f, uint32_t addr, const uint8_t *data, uint32_t len,
+                                 uint64_t now) {
+  uint64_t ready;
+  ck_assert_int_eq(dd_flash_download(f, addr, len, 0x00, now), 0);
+  uint8_t bsc = 0x01;
+  for (uint32_t at = 0; at < len; at += 16) {
+    ck_assert_int_eq(dd_flash_transfer(f, bsc, data + at, len - at < 16 ? len - at : 16, now,
+                                       &ready), 0);
+    now = ready;
+    bsc = (uint8_t)(bsc + 1);
+  }
+  ck_assert_int_eq(dd_flash_transfer_exit(f, now, false, 0, NULL), 0);
+  return now;
+}
+
+START_TEST(test_check_crc_of_programmed_ranges) {
+  /* Two regions with a gap (as a package with an application and a calibration): the check's
+   * CRC-32 is over the downloaded bytes in download order, or over the whole area. */
+  dd_flash_t *f = s_flash("SW 1.0", NULL);
+  dd_flash_boot(f, 0);
+  uint8_t app[256], cal[100];
+  for (unsigned i = 0; i < sizeof app; i++) app[i] = (uint8_t)(i * 7 + 1);
+  for (unsigned i = 0; i < sizeof cal; i++) cal[i] = (uint8_t)(i ^ 0xA5);
+  uint64_t ready;
+  ck_assert_int_eq(dd_flash_erase(f, 0, 0, 0, &ready), 0);
+  uint64_t now = s_download_range(f, 0x1000, app, sizeof app, ready);
+  now = s_download_range(f, 0x1280, cal, sizeof cal, now);
+  uint32_t both = dd_flash_crc32(dd_flash_crc32(0, app, sizeof app), cal, sizeof cal);
+  uint8_t area[1024];
+  ck_assert_int_eq(dd_flash_read(f, 0x1000, sizeof area, area, now), 0);
+  uint32_t whole = dd_flash_crc32(0, area, sizeof area);
+  ck_assert_uint_ne(whole, both);
+  ck_assert_uint_eq(dd_flash_check(f, true, dd_flash_crc32(0, app, sizeof app), now, &ready),
+                    DD_FLASH_CHECK_CRC); /* the first region alone is not what was programmed */
+  ck_assert_uint_eq(dd_flash_check(f, true, both ^ 1u, now, &ready), DD_FLASH_CHECK_CRC);
+  ck_assert_uint_eq(dd_flash_check(f, true, both, now, &ready), DD_FLASH_CHECK_OK);
+  ck_assert(dd_flash_boot(f, ready));
+  ck_assert_uint_eq(dd_flash_check(f, true, whole, ready, &ready),
+                    DD_FLASH_CHECK_INCOMPLETE); /* nothing new since the check */
+  /* After a new erase nothing counts as programmed until a download completes. */
+  ck_assert_int_eq(dd_flash_erase(f, 0, 0, ready, &ready), 0);
+  ck_assert_uint_eq(dd_flash_check(f, true, both, ready, &ready), DD_FLASH_CHECK_INCOMPLETE);
+  /* Many downloads (more than the first allocation holds) chain in order. */
+  uint32_t crc = 0;
+  now = ready;
+  for (uint32_t i = 0; i < 20; i++) {
+    now = s_download_range(f, 0x1000 + 48 * i, cal + i, 40, now);
+    crc = dd_flash_crc32(crc, cal + i, 40);
+  }
+  ck_assert_uint_eq(dd_flash_check(f, true, crc, now, &ready), DD_FLASH_CHECK_OK);
+  /* The whole area's CRC-32 is the other accepted form. */
+  ck_assert_int_eq(dd_flash_erase(f, 0, 0, ready, &ready), 0);
+  now = s_download_range(f, 0x1000, app, sizeof app, ready);
+  now = s_download_range(f, 0x1280, cal, sizeof cal, now);
+  ck_assert_uint_eq(dd_flash_check(f, true, whole, now, &ready), DD_FLASH_CHECK_OK);
+  dd_flash_destroy(&f);
+}
+END_TEST
+
 START_TEST(test_power_loss) {
   dd_flash_t *f = s_flash("SW 1.0", NULL);
   dd_flash_boot(f, 0);
@@ -319,6 +380,7 @@ static Suite *s_suite(void) {
   tcase_add_test(tc, test_transfer_counter_wrap);
   tcase_add_test(tc, test_transfer_errors_and_exit);
   tcase_add_test(tc, test_check_and_boot);
+  tcase_add_test(tc, test_check_crc_of_programmed_ranges);
   tcase_add_test(tc, test_power_loss);
   tcase_add_test(tc, test_config);
   suite_add_tcase(s, tc);

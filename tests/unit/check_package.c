@@ -696,6 +696,36 @@ START_TEST(test_wrong_key_and_target) {
 }
 END_TEST
 
+START_TEST(test_unsigned) {
+  /* Built without a key: a well-formed package whose key id and signature are all zero; the
+   * structure parses (what a structure-only check would accept) but verification says it is
+   * not signed, before any other check. */
+  dd_image_t *img = s_small_image();
+  dd_package_meta_t meta = s_meta();
+  uint8_t *b = NULL;
+  size_t len = 0;
+  ck_assert_int_eq(dd_package_build(img, &meta, NULL, &b, &len), 0);
+  size_t signed_len = 0;
+  uint8_t *good = s_build(img, &meta, &signed_len);
+  ck_assert_uint_eq(len, signed_len);
+  ck_assert_mem_eq(b, good, len - DD_PACKAGE_TRAILER_LEN); /* same header and data */
+  for (size_t i = len - DD_PACKAGE_TRAILER_LEN; i < len; i++) ck_assert_uint_eq(b[i], 0);
+  char why[DD_PACKAGE_WHY_MAX];
+  dd_package_t *pkg = NULL;
+  ck_assert_int_eq(dd_package_parse(b, len, &pkg, why, sizeof why), 0);
+  dd_package_destroy(&pkg);
+  ck_assert_int_eq(s_check(b, len, NULL, why), DD_ESIGNATURE);
+  ck_assert_str_eq(why, "package is not signed");
+  /* a zero signature with a key id is a bad signature, not an unsigned package */
+  memcpy(b + len - DD_PACKAGE_TRAILER_LEN, good + len - DD_PACKAGE_TRAILER_LEN, 8);
+  ck_assert_int_eq(s_check(b, len, NULL, why), DD_ESIGNATURE);
+  ck_assert_str_eq(why, "Ed25519 signature does not verify");
+  free(good);
+  free(b);
+  dd_image_destroy(&img);
+}
+END_TEST
+
 START_TEST(test_parse_malformed) {
   dd_image_t *img = s_small_image();
   dd_package_meta_t meta = s_meta();
@@ -860,6 +890,36 @@ START_TEST(test_sample_package) {
   ck_assert_uint_eq(dd_package_info(pkg)->total_crc, dd_image_crc32(img));
   dd_package_destroy(&pkg);
   free(b);
+  dd_image_destroy(&img);
+}
+END_TEST
+
+/* The reflash scenario images (ecu_models/images/gen-reflash-images.sh): regions, the software
+ * version field at offset 0x100 of the flash area, and, for the TCM's, one download long
+ * enough for the block counter to wrap. */
+START_TEST(test_reflash_images) {
+  char why[DD_IMAGE_WHY_MAX];
+  dd_image_t *img = NULL;
+  ck_assert_int_eq(
+      dd_image_load(s_src_path("ecu_models/images/engine-app-v3.hex"), &img, why, sizeof why), 0);
+  ck_assert_uint_eq(dd_image_region_count(img), 2);
+  dd_image_region_t app = dd_image_region(img, 0), cal = dd_image_region(img, 1);
+  ck_assert_uint_eq(app.addr, 0x00080000u);
+  ck_assert_uint_eq(app.len, 0xC000);
+  ck_assert_uint_eq(cal.addr, 0x00090000u);
+  ck_assert_uint_eq(cal.len, 0x1000);
+  ck_assert_mem_eq(app.data + 0x100, "S19.06.0\0", 9);
+  ck_assert_mem_eq(app.data, "duodiag reflash sample ECM app S19.06.0", 39);
+  dd_image_destroy(&img);
+  ck_assert_int_eq(
+      dd_image_load(s_src_path("ecu_models/images/tcm-app-v2.s28"), &img, why, sizeof why), 0);
+  ck_assert_uint_eq(dd_image_region_count(img), 1);
+  app = dd_image_region(img, 0);
+  ck_assert_uint_eq(app.addr, 0x00120000u);
+  ck_assert_uint_eq(app.len, 0x40000);
+  ck_assert_mem_eq(app.data + 0x100, "T6A.12\0", 7);
+  /* maxNumberOfBlockLength 0x0402 (1024 data bytes): 256 blocks, the last one counter 0x00 */
+  ck_assert_uint_eq(dd_package_dl_chunks(app.len, 0x0402), 256);
   dd_image_destroy(&img);
 }
 END_TEST
@@ -1040,9 +1100,11 @@ static Suite *s_suite(void) {
   tcase_add_test(tc, test_tamper_named);
   tcase_add_test(tc, test_tamper_every_bit);
   tcase_add_test(tc, test_wrong_key_and_target);
+  tcase_add_test(tc, test_unsigned);
   tcase_add_test(tc, test_parse_malformed);
   tcase_add_test(tc, test_build_errors);
   tcase_add_test(tc, test_sample_package);
+  tcase_add_test(tc, test_reflash_images);
   suite_add_tcase(s, tc);
   tc = tcase_create("plan");
   tcase_add_test(tc, test_counter_wrap_300);

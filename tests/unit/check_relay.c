@@ -11,8 +11,9 @@
 
 #include "dd_err.h"
 #include "dd_relay.h"
-#include "dd_wire.h"
 #include "dd_relay_server.h"
+#include "dd_scenario.h"
+#include "dd_wire.h"
 
 #define MS 1000ull
 
@@ -398,6 +399,26 @@ START_TEST(test_party_names) {
 }
 END_TEST
 
+/* The relay is a ROUTER that both ends connect to with a DEALER (dd_relay.h): in a run, the link
+ * between the relay and the service device has the service device as its client and the relay as
+ * its server, like the first device's relay link. A link pointed the other way connects the service
+ * device to its own ROUTER, and nothing forwarded through the relay can reach it. */
+START_TEST(test_relay_links_end_at_the_relay) {
+  static const char yaml[] = "name: wiring\n";
+  dd_scenario_opts_t o = {.no_file_checks = true};
+  dd_scenario_list_t *list = NULL;
+  ck_assert_int_eq(dd_scenario_load_mem("wiring.yaml", yaml, strlen(yaml), &o, &list, NULL), 0);
+  const dd_scenario_t *sc = dd_scenario_list_get(list, 0);
+  ck_assert_ptr_nonnull(sc);
+  const dd_sc_link_t *fd = &sc->links[DD_SC_L_RELAY], *svc = &sc->links[DD_SC_L_RELAY_SERVICE];
+  ck_assert_str_eq(fd->client, "first_device");
+  ck_assert_str_eq(fd->server, "relay");
+  ck_assert_str_eq(svc->client, "service");
+  ck_assert_str_eq(svc->server, "relay");
+  dd_scenario_list_destroy(&list);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("relay");
   TCase *tc = tcase_create("core");
@@ -413,6 +434,7 @@ int main(void) {
   tcase_add_test(tc, test_close_and_expiry);
   tcase_add_test(tc, test_bad_input_and_session_table);
   tcase_add_test(tc, test_party_names);
+  tcase_add_test(tc, test_relay_links_end_at_the_relay);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -897,7 +897,7 @@ START_TEST(test_errors_inline) {
   s_fails1("name: e\ntimeline:\n  - at: 1s\n    terminal: {request: live_data, pids: [256]}\n",
            "4:43: timeline[0].terminal.pids[0]: 256 is out of range 0..255");
   s_fails1("name: e\ntimeline:\n  - at: 1s\n    ecu: {target: engine}\n",
-           "4:10: timeline[0].ecu: needs a fault (one of: set_dtc, clear_dtc, delay, drop, force_nrc, pending_forever, power_cycle, power_cut_during_flash, speed, clear)");
+           "4:10: timeline[0].ecu: needs a fault (one of: set_dtc, clear_dtc, delay, drop, force_nrc, pending_forever, power_cycle, power_cut_during_flash, speed, clear, engine)");
   s_fails1("name: e\ntimeline:\n  - at: 1s\n    ecu: {target: engine, set_dtc: P0301, clear: true}\n",
            "4:43: timeline[0].ecu: one fault per step: 'set_dtc' and 'clear' are two (split them into two steps)");
   s_fails1("name: e\ntimeline:\n  - at: 1s\n    kill: relya\n",
@@ -1245,6 +1245,46 @@ START_TEST(test_step_json) {
 }
 END_TEST
 
+START_TEST(test_engine_step) {
+  /* ecu: {engine: off|on}: a vehicle action like speed (no target); its JSON for the step */
+  s_res_t r = s_load("name: e\ntimeline:\n  - at: 1s\n    ecu: {engine: off}\n"
+                     "  - at: 2s\n    ecu: {engine: on}\n");
+  s_ok(&r);
+  const dd_scenario_t *sc = dd_scenario_list_get(r.list, 0);
+  ck_assert_int_eq(sc->steps[0].fault.kind, DD_SC_FAULT_ENGINE);
+  ck_assert_ptr_null(sc->steps[0].fault.ecu);
+  ck_assert(!sc->steps[0].fault.engine_on);
+  ck_assert(sc->steps[1].fault.engine_on);
+  char *j = dd_sc_step_json(sc, &sc->steps[0]);
+  ck_assert_str_eq(j, "{\"engine\":\"off\",\"fault\":\"engine\"}");
+  free(j);
+  ck_assert_str_eq(dd_sc_fault_name(DD_SC_FAULT_ENGINE), "engine");
+  s_free(&r);
+  r = s_load("name: e\ntimeline:\n  - at: 1s\n    ecu: {engine: idle}\n");
+  ck_assert_int_eq(r.rc, DD_ESCENARIO);
+  s_free(&r);
+}
+END_TEST
+
+START_TEST(test_program_hw_part) {
+  /* program: hw_part: a package for other hardware (default: the target's own, not in JSON) */
+  s_res_t r = s_load("name: e\ntimeline:\n  - at: 1s\n"
+                     "    program: {image: a.hex, target: engine, hw_part: \"84512399ZZ\"}\n"
+                     "  - at: 2s\n    program: {image: a.hex, target: engine}\n");
+  s_ok(&r);
+  const dd_scenario_t *sc = dd_scenario_list_get(r.list, 0);
+  ck_assert_str_eq(sc->steps[0].program.hw_part, "84512399ZZ");
+  ck_assert_ptr_null(sc->steps[1].program.hw_part);
+  char *j = dd_sc_step_json(sc, &sc->steps[0]);
+  ck_assert_ptr_nonnull(strstr(j, "\"hw_part\":\"84512399ZZ\""));
+  free(j);
+  j = dd_sc_step_json(sc, &sc->steps[1]);
+  ck_assert_ptr_null(strstr(j, "hw_part"));
+  free(j);
+  s_free(&r);
+}
+END_TEST
+
 START_TEST(test_names) {
   ck_assert_str_eq(dd_sc_party_name(DD_SC_P_SECOND), "second");
   ck_assert_str_eq(dd_sc_party_name(DD_SC_P_COUNT), "?");
@@ -1314,6 +1354,8 @@ static Suite *s_suite(void) {
   tcase_add_test(tc, test_examples);
   tcase_add_test(tc, test_link_commands_roundtrip);
   tcase_add_test(tc, test_step_json);
+  tcase_add_test(tc, test_engine_step);
+  tcase_add_test(tc, test_program_hw_part);
   tcase_add_test(tc, test_names);
   suite_add_tcase(s, tc);
   return s;

@@ -1,7 +1,8 @@
 /* check_session: S11-S17 and S2 on the first device's side: the happy path with every message
- * it must send, the terminal choice policy, each refusal (no terminal, rejected, fee too high,
- * payment refused), timeouts at each wait, payment retried with the same idempotency key, and
- * answers that do not belong to the session. */
+ * it must send, the terminal choice policy and the owner's own choice, each refusal (no terminal,
+ * rejected, fee too high, other currency, owner declines, payment refused), timeouts at each wait
+ * with their details, payment retried with the same idempotency key at its own interval, closing
+ * the window, and answers that do not belong to the session. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +155,30 @@ START_TEST(test_timeouts_and_payment_retry) {
   ck_assert_int_eq(dd_session_state(s), DD_SS_LISTING);
   dd_session_tick(s, 1000 + 5000000);
   ck_assert_int_eq(dd_session_outcome(s), DD_SO_TIMEOUT);
-  ck_assert_str_eq(dd_session_detail(s), "no answer while listing");
+  ck_assert_str_eq(dd_session_detail(s), "no terminal list from the cloud within 5.0 s");
+  dd_session_destroy(&s);
+
+  /* The terminal never answers the IM request: the detail names the terminal and the wait. */
+  s = s_new();
+  dd_terminal_t t = s_term("shop-a", "Volkswagen", 2500, 42, true);
+  dd_session_start(s, 0);
+  ck_assert_int_eq(dd_session_on_list(s, &t, 1, 100), 0);
+  dd_session_tick(s, 100 + 5000000);
+  ck_assert_int_eq(dd_session_outcome(s), DD_SO_TIMEOUT);
+  ck_assert_str_eq(dd_session_detail(s),
+                   "terminal shop-a did not answer the IM request within 5.0 s");
+  dd_session_destroy(&s);
+
+  /* Accepted, but the order never comes. */
+  s = s_new();
+  s_to_order(s, &a);
+  dd_session_tick(s, 200 + 4999999);
+  ck_assert_int_eq(dd_session_state(s), DD_SS_AWAIT_ORDER);
+  dd_session_tick(s, 200 + 5000000);
+  ck_assert_int_eq(dd_session_outcome(s), DD_SO_TIMEOUT);
+  ck_assert_str_eq(dd_session_detail(s),
+                   "no order from terminal shop-a within 5.0 s of its acceptance");
+  while (dd_session_take_action(s, &a)) ck_assert_int_ne(a.kind, DD_SA_PAYMENT);
   dd_session_destroy(&s);
 
   s = s_new();
@@ -176,6 +200,143 @@ START_TEST(test_timeouts_and_payment_retry) {
   dd_session_tick(s, 11000000 + 5000000);
   ck_assert_int_eq(dd_session_outcome(s), DD_SO_TIMEOUT);
   ck_assert(!dd_session_paid(s));
+  dd_session_destroy(&s);
+}
+END_TEST
+
+/* S12: the owner's chosen terminal is asked even when another would rank higher or its listed
+ * fee is above the limit (S15 judges the order); an offline choice ends the session. */
+START_TEST(test_chosen_terminal) {
+  dd_session_cfg_t c = s_cfg();
+  dd_terminal_t t[3] = {s_term("a", "Volkswagen", 1000, 50, true),
+                        s_term("b", "Volkswagen", 5500, 10, true),
+                        s_term("c", "Volkswagen", 1000, 50, false)};
+  ck_assert_int_eq(dd_session_pick(&c, t, 3), 0);
+  strcpy(c.terminal, "b");
+  ck_assert_int_eq(dd_session_pick(&c, t, 3), 1);
+  strcpy(c.terminal, "c");
+  ck_assert_int_eq(dd_session_pick(&c, t, 3), -1); /* offline */
+  dd_session_t *s = NULL;
+  ck_assert_int_eq(dd_session_new(&c, "vci1", &s), 0);
+  dd_session_start(s, 0);
+  ck_assert_int_eq(dd_session_on_list(s, t, 3, 10), 0);
+  ck_assert_int_eq(dd_session_outcome(s), DD_SO_NO_TERMINAL);
+  ck_assert_str_eq(dd_session_detail(s), "terminal c is not among the 3 online terminal(s)");
+  dd_session_destroy(&s);
+  strcpy(c.terminal, "b");
+  ck_assert_int_eq(dd_session_new(&c, "vci1", &s), 0);
+  dd_session_action_t a;
+  dd_session_start(s, 0);
+  ck_assert_int_eq(dd_session_on_list(s, t, 3, 10), 0);
+  s_expect(s, DD_SA_LIST_REQUEST, &a);
+  s_expect(s, DD_SA_OPEN_AND_IM, &a);
+  ck_assert_str_eq(a.terminal_id, "b");
+  ck_assert_str_eq(dd_session_terminal(s), "b");
+  dd_session_destroy(&s);
+}
+END_TEST
+
+/* S15: the owner may decline an order within the limit; the currency must be the owner's. */
+START_TEST(test_owner_declines) {
+  dd_session_action_t a;
+  dd_session_cfg_t c = s_cfg();
+  c.decline = true;
+  dd_session_t *s = NULL;
+  ck_assert_int_eq(dd_session_new(&c, "vci1", &s), 0);
+  s_to_order(s, &a);
+  while (dd_session_take_action(s, &a)) {
+  }
+  ck_assert_int_eq(dd_session_on_order(s, dd_session_id(s), "o", 1000, "EUR", 300), 0);
+  s_expect(s, DD_SA_DECISION, &a);
+  ck_assert(!a.accept);
+  ck_assert_str_eq(a.reason, "the owner declined the order (fee 10.00 EUR)");
+  ck_assert(!dd_session_take_action(s, &a));
+  ck_assert_int_eq(dd_session_outcome(s), DD_SO_DECLINED);
+  ck_assert_str_eq(dd_session_outcome_name(DD_SO_DECLINED), "declined");
+  dd_session_destroy(&s);
+
+  s = s_new();
+  s_to_order(s, &a);
+  while (dd_session_take_action(s, &a)) {
+  }
+  ck_assert_int_eq(dd_session_on_order(s, dd_session_id(s), "o", 1000, "USD", 300), 0);
+  s_expect(s, DD_SA_DECISION, &a);
+  ck_assert(!a.accept);
+  ck_assert_str_eq(a.reason, "fee 10.00 USD is not in the owner's currency EUR");
+  ck_assert(!dd_session_take_action(s, &a));
+  dd_session_destroy(&s);
+}
+END_TEST
+
+/* S16: an unconfirmed payment goes again, same id and amount, every retry interval; the last
+ * copy gets a whole step to be confirmed. The owner may pay another amount than the fee. */
+START_TEST(test_payment_retry_interval_and_amount) {
+  dd_session_action_t a;
+  dd_session_cfg_t c = s_cfg();
+  c.payment_retries = 3;
+  c.payment_retry_us = 2000000;
+  c.amount_minor = 2400;
+  dd_session_t *s = NULL;
+  ck_assert_int_eq(dd_session_new(&c, "vci1", &s), 0);
+  s_to_order(s, &a);
+  while (dd_session_take_action(s, &a)) {
+  }
+  ck_assert_int_eq(dd_session_on_order(s, dd_session_id(s), "o", 2500, "EUR", 0), 0);
+  s_expect(s, DD_SA_DECISION, &a);
+  s_expect(s, DD_SA_PAYMENT, &a);
+  ck_assert_int_eq(a.amount_minor, 2400);
+  char pay[64];
+  strcpy(pay, a.payment_id);
+  ck_assert_uint_eq(dd_session_next_deadline(s), 2000000);
+  for (unsigned i = 1; i <= 3; i++) {
+    dd_session_tick(s, i * 2000000 - 1);
+    ck_assert(!dd_session_take_action(s, &a));
+    dd_session_tick(s, i * 2000000);
+    s_expect(s, DD_SA_PAYMENT, &a);
+    ck_assert_str_eq(a.payment_id, pay);
+    ck_assert_int_eq(a.amount_minor, 2400);
+  }
+  ck_assert_uint_eq(dd_session_next_deadline(s), 6000000 + 5000000);
+  dd_session_tick(s, 6000000 + 4999999);
+  ck_assert_int_eq(dd_session_state(s), DD_SS_PAYING);
+  dd_session_tick(s, 6000000 + 5000000);
+  ck_assert_int_eq(dd_session_outcome(s), DD_SO_TIMEOUT);
+  ck_assert_str_eq(dd_session_detail(s), "payment vci1-p2 not confirmed (4 attempt(s), same id)");
+  ck_assert(!dd_session_take_action(s, &a));
+  dd_session_destroy(&s);
+}
+END_TEST
+
+/* A closed window ends the session whatever its state; only this session's close counts. */
+START_TEST(test_close) {
+  dd_session_action_t a;
+  dd_session_t *s = s_new();
+  ck_assert_int_eq(dd_session_on_close(s, "x", "bye", 0), DD_EPROTO); /* nothing open */
+  s_to_order(s, &a);
+  ck_assert(dd_session_window_open(s));
+  ck_assert(!dd_session_payment_confirmed(s));
+  ck_assert_int_eq(dd_session_on_close(s, "other", "bye", 10), DD_EPROTO);
+  ck_assert_int_eq(dd_session_on_close(s, dd_session_id(s), "busy now", 10), 0);
+  ck_assert_int_eq(dd_session_outcome(s), DD_SO_CLOSED);
+  ck_assert_str_eq(dd_session_detail(s), "closed while await_order: busy now");
+  ck_assert(!dd_session_window_open(s));
+  dd_session_destroy(&s);
+
+  s = s_new();
+  s_to_order(s, &a);
+  ck_assert_int_eq(dd_session_on_order(s, dd_session_id(s), "o", 100, "EUR", 0), 0);
+  while (dd_session_take_action(s, &a)) {
+  }
+  ck_assert_int_eq(dd_session_on_payment(s, a.payment_id, true, false, "", 0), 0);
+  ck_assert(dd_session_payment_confirmed(s));
+  ck_assert(!dd_session_paid(s)); /* paid, but S17 not yet there */
+  ck_assert_int_eq(dd_session_on_signal(s, dd_session_id(s), "o", 0), 0);
+  ck_assert_int_eq(dd_session_on_address(s, dd_session_id(s), "tcp://s:1", "", "", "", 0), 0);
+  ck_assert(dd_session_paid(s));
+  ck_assert_int_eq(dd_session_on_close(s, dd_session_id(s), "repaired", 20), 0);
+  ck_assert(!dd_session_paid(s));
+  ck_assert(!dd_session_payment_confirmed(s));
+  ck_assert_uint_eq(dd_session_next_deadline(s), UINT64_MAX);
   dd_session_destroy(&s);
 }
 END_TEST
@@ -206,6 +367,10 @@ int main(void) {
   tcase_add_test(tc, test_refusals);
   tcase_add_test(tc, test_timeouts_and_payment_retry);
   tcase_add_test(tc, test_foreign_answers_ignored);
+  tcase_add_test(tc, test_chosen_terminal);
+  tcase_add_test(tc, test_owner_declines);
+  tcase_add_test(tc, test_payment_retry_interval_and_amount);
+  tcase_add_test(tc, test_close);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

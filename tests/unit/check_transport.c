@@ -79,6 +79,7 @@ START_TEST(test_latency_step_switches_and_returns_after_hold) {
   s_sim_t sim = {0};
   s_run(&tr, &sim, s_step, 0, 40000000);
   ck_assert_int_eq(sim.n_sw, 2);
+  ck_assert_uint_eq(tr.switches, 2);
   ck_assert_int_eq(sim.sw[0].to, DD_PATH_RELAY);
   ck_assert_int_eq(sim.sw[0].reason, DD_TR_LATENCY_HIGH);
   ck_assert_uint_ge(sim.sw[0].at_us, 10000000);

@@ -253,9 +253,10 @@ static void s_reflash(s_run_t *r, const dd_vehicle_ecu_t *e, const char *version
       char args[96];
       snprintf(args, sizeof args, "{\"ecu\":\"%s\",\"off_ms\":300}", e->name);
       s_ctl(r, "power_cut", args);
-      /* The ECU is dark: the next block goes unanswered. */
+      /* The ECU is dark: the next block goes unanswered, not even its ISO-TP flow control
+       * (ISO 15765-2 N_Bs expires at the tester). */
       n = dd_uds_build_transfer_data(req, sizeof req, bsc, img + off, mbl - 2 < img_len - off ? mbl - 2 : img_len - off);
-      ck_assert_int_eq(s_call(t, req, (size_t)n, resp, &len, &nrc), DD_EUDS_TIMEOUT_P2);
+      ck_assert_int_eq(s_call(t, req, (size_t)n, resp, &len, &nrc), DD_EISOTP_TIMEOUT_BS);
       dd_tester_destroy(&t);
       free(img);
       return;

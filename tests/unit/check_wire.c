@@ -366,6 +366,7 @@ static bool s_build(s_fx_t *fx, Duodiag__Envelope__BodyCase which) {
     fx->po.signature.data = fx->sig;
     fx->po.signature.len = 64;
     fx->po.software_version = "SW 1.2.3";
+    fx->po.hold = true;
     e->program_offer = &fx->po;
     return true;
   case DUODIAG__ENVELOPE__BODY_PROGRAM_CHUNK:
