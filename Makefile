@@ -1,7 +1,9 @@
 # duodiag: the two entry points a newcomer needs, plus the build steps they rest on.
 #   make demo   install what is missing, build, run the default scenario suite, print the report
 #   make test   install what is missing, build (normal and ASan+UBSan), run every test
-.PHONY: all bootstrap build build-asan build-fuzz demo test test-fast install clean
+#   make scenarios  the whole scenario library but the soak runs (CI runs it after make test)
+#   make soak   the soak scenarios (several minutes each)
+.PHONY: all bootstrap build build-asan build-fuzz demo test test-fast scenarios soak install clean
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -31,6 +33,12 @@ demo: build
 
 test: build build-asan
 	@bash scripts/test.sh $(BUILD) $(ASAN_BUILD)
+
+scenarios: build
+	@bash scripts/scenarios.sh $(BUILD) runs/library 'not soak'
+
+soak: build
+	@bash scripts/scenarios.sh $(BUILD) runs/soak soak
 
 # The normal build's tests only (quick local iteration).
 test-fast: build

@@ -79,6 +79,8 @@ typedef struct {
   char cur_terminal[128];   /* the terminal holding it then */
 } s_ctl_t;
 
+#define S_MAX_HELD_REQ 16 /* data requests held until the service link stands */
+
 struct dd_fd {
   dd_proc_t *proc;                /* process */
   dd_fd_cfg_t cfg;                /* configuration */
@@ -90,6 +92,9 @@ struct dd_fd {
   char vin[DD_VIN_SIZE];          /* VIN read */
   bool vin_valid;                 /* it passed validation */
   Duodiag__VinInfo *vin_info;     /* registry answer (owned, unpacked copy) */
+  Duodiag__VehicleDataRequest *held_req[S_MAX_HELD_REQ]; /* S41 requests that came between the
+                                     request signal (S17) and the service link (S3) (owned) */
+  size_t n_held_req;              /* entries of held_req */
   s_stream_t streams[S_MAX_STREAMS]; /* samplings */
   bool have_key;                  /* trust key loaded */
   uint8_t key[DD_PACKAGE_PUBLIC_KEY_BYTES]; /* trust key */
@@ -414,8 +419,27 @@ static void s_vin_info_record(dd_fd_t *self, uint64_t request_id) {
 static void s_on_data_request(dd_fd_t *self, const Duodiag__VehicleDataRequest *q) {
   dd_events_emit(s_ev(self), "fd.data_request", DD_I("request_id", q->request_id),
                  DD_I("data_kind", q->kind), DD_I("items", q->n_items), DD_END);
-  if (!dd_fd_remote_established(self->remote) ||
-      strcmp(q->session_id, dd_fd_remote_session_id(self->remote)) != 0) {
+  bool same = !strcmp(q->session_id, dd_fd_remote_session_id(self->remote));
+  if (same && !dd_fd_remote_established(self->remote) && dd_fd_remote_paid(self->remote) &&
+      self->n_held_req < S_MAX_HELD_REQ) {
+    /* The technician may ask as soon as the connection stands (S17-S2); the data flows once
+     * the link to the service device is up (S3): keep the request until then. */
+    size_t len = duodiag__vehicle_data_request__get_packed_size(q);
+    uint8_t *b = malloc(len ? len : 1);
+    Duodiag__VehicleDataRequest *copy = NULL;
+    if (b) {
+      duodiag__vehicle_data_request__pack(q, b);
+      copy = duodiag__vehicle_data_request__unpack(NULL, len, b);
+      free(b);
+    }
+    if (copy) {
+      self->held_req[self->n_held_req++] = copy;
+      dd_events_emit(s_ev(self), "fd.data_request_held", DD_I("request_id", q->request_id),
+                     DD_S("why", "service link not up yet"), DD_END);
+      return;
+    }
+  }
+  if (!dd_fd_remote_established(self->remote) || !same) {
     dd_events_emit(s_ev(self), "fd.data_request_refused", DD_I("request_id", q->request_id),
                    DD_S("why", "no established session"), DD_END);
     return;
@@ -1273,7 +1297,16 @@ static void s_on_msg(const Duodiag__Envelope *env, const char *link, void *arg) 
 
 static void s_on_state(const char *what, void *arg) {
   dd_fd_t *self = arg;
+  bool established = !strcmp(what, "established");
   if (!strcmp(what, "ended")) s_stop_streams(self);
+  if (!established && strcmp(what, "ended")) return;
+  /* held requests are served once the service link stands, dropped when the session ends */
+  size_t n = self->n_held_req;
+  self->n_held_req = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (established) s_on_data_request(self, self->held_req[i]);
+    duodiag__vehicle_data_request__free_unpacked(self->held_req[i], NULL);
+  }
 }
 
 static int s_on_command(dd_proc_t *proc, const dd_proc_command_t *cmd, char **result_json,
@@ -1383,6 +1416,8 @@ void dd_fd_destroy(dd_fd_t **self_p) {
   dd_fd_remote_destroy(&self->remote);
   dd_fd_vehicle_destroy(&self->veh);
   if (self->vin_info) duodiag__vin_info__free_unpacked(self->vin_info, NULL);
+  for (size_t i = 0; i < self->n_held_req; i++)
+    duodiag__vehicle_data_request__free_unpacked(self->held_req[i], NULL);
   free(self);
   *self_p = NULL;
 }
