@@ -24,6 +24,9 @@
 #define S_TICK_US 20000ull     /* ack and pacing tick (FLOWS S4: every 20 ms) */
 #define S_ID_MAX 256           /* routing ids and party ids with the NUL */
 
+/* Every routing id the ROUTER hands us fits a session entry (dd_svc_table_open). */
+_Static_assert(DD_WIRE_IDENTITY_MAX <= DD_SVC_PEER_MAX, "session entries hold any routing id");
+
 /* A record waiting for the second device. */
 typedef struct s_held {
   uint8_t *data;        /* encoded envelope */
@@ -42,11 +45,12 @@ struct dd_service {
   int tick;                        /* periodic timer */
   uint64_t seq;                    /* envelope counter */
   dd_wire_stats_t ws;              /* decode counters */
-  uint8_t fd_id[DD_WIRE_IDENTITY_MAX]; /* first device routing id */
+  uint8_t fd_id[DD_WIRE_IDENTITY_MAX]; /* first device getting packages (s_prog_bind) */
   size_t fd_idlen;                 /* 0: none yet */
+  char prog_session[DD_SVC_SESSION_MAX]; /* the session fd_id was taken from */
   uint8_t sd_id[DD_WIRE_IDENTITY_MAX]; /* second device routing id */
   size_t sd_idlen;                 /* 0: none yet */
-  dd_svc_intake_t *intake;         /* records */
+  dd_svc_table_t *sessions;        /* sessions served: intake and first device of each */
   s_held_t *held, *held_tail;      /* records for the second device */
   size_t n_held;                   /* entries of held */
   uint64_t forwarded;              /* records handed to the second device */
@@ -65,6 +69,12 @@ struct dd_service {
 
 static uint64_t s_now(dd_service_t *self) { return dd_loop_now(dd_proc_loop(self->proc)); }
 static dd_events_t *s_ev(dd_service_t *self) { return dd_proc_events(self->proc); }
+
+/* The session idle time in seconds, 0 for never (as --session-idle-s). */
+static double s_idle_s(const dd_service_t *self) {
+  uint64_t us = dd_svc_table_idle_us(self->sessions);
+  return us == UINT64_MAX ? 0 : (double)us / 1e6;
+}
 
 static void s_env(dd_service_t *self, Duodiag__Envelope *env) {
   dd_wire_envelope_init(env, self->id, ++self->seq, s_now(self));
@@ -122,10 +132,12 @@ static void s_hold(dd_service_t *self, uint8_t *data, size_t len) {
   self->n_held++;
 }
 
-static void s_send_ack(dd_service_t *self) {
+/* S4: session s's VehicleAck, to its own first device over the ROUTER (the same way for records
+ * of both paths: the first device takes acks on its service link, FLOWS.md S4 step 4). */
+static void s_send_ack(dd_service_t *self, dd_svc_session_t *s) {
   dd_seq_range_t r[DD_WIRE_MAX_SACKS];
   uint64_t cum = 0;
-  size_t n = dd_svc_intake_ack(self->intake, s_now(self), &cum, r, DD_WIRE_MAX_SACKS);
+  size_t n = dd_svc_intake_ack(dd_svc_session_intake(s), s_now(self), &cum, r, DD_WIRE_MAX_SACKS);
   Duodiag__SackRange sr[DD_WIRE_MAX_SACKS], *srp[DD_WIRE_MAX_SACKS];
   for (size_t i = 0; i < n; i++) {
     duodiag__sack_range__init(&sr[i]);
@@ -134,7 +146,7 @@ static void s_send_ack(dd_service_t *self) {
     srp[i] = &sr[i];
   }
   Duodiag__VehicleAck a = DUODIAG__VEHICLE_ACK__INIT;
-  a.session_id = (char *)dd_svc_intake_session(self->intake);
+  a.session_id = (char *)dd_svc_session_id(s);
   a.cumulative = cum;
   a.n_sacks = n;
   a.sacks = srp;
@@ -142,7 +154,9 @@ static void s_send_ack(dd_service_t *self) {
   s_env(self, &env);
   env.body_case = DUODIAG__ENVELOPE__BODY_VEHICLE_ACK;
   env.vehicle_ack = &a;
-  s_send_to(self, self->fd_id, self->fd_idlen, &env);
+  size_t plen = 0;
+  const uint8_t *peer = dd_svc_session_peer(s, &plen);
+  s_send_to(self, peer, plen, &env);
 }
 
 static const char *s_verdict_name(dd_drecv_verdict_t v) {
@@ -154,30 +168,81 @@ static const char *s_verdict_name(dd_drecv_verdict_t v) {
   }
 }
 
-/* One record copy: env decoded from data[len]. */
+/* One record copy: env decoded from data[len]; the session it names decides where it goes. */
 static void s_on_record(dd_service_t *self, const Duodiag__Envelope *env, const uint8_t *data,
                         size_t len, dd_svc_path_t path) {
   const Duodiag__VehicleRecord *r = env->vehicle_record;
   dd_drecv_verdict_t v;
-  int rc = dd_svc_intake_on_record(self->intake, r->session_id, r->seq, path, data, len,
-                                   s_now(self), &v);
+  dd_svc_session_t *s = NULL;
+  int rc = dd_svc_table_on_record(self->sessions, r->session_id, r->seq, path, data, len,
+                                  s_now(self), &v, &s);
   if (rc < 0) {
     dd_events_emit(s_ev(self), "service.record_refused", DD_S("session", r->session_id),
-                   DD_I("seq", (int64_t)r->seq), DD_S("path", dd_svc_path_name(path)), DD_END);
+                   DD_I("seq", (int64_t)r->seq), DD_S("path", dd_svc_path_name(path)),
+                   DD_S("reason", "unknown session"), DD_END);
     return;
   }
   dd_events_emit(s_ev(self), "service.record", DD_I("seq", (int64_t)r->seq),
                  DD_S("path", dd_svc_path_name(path)), DD_B("duplicate", v == DD_DRECV_DUPLICATE),
-                 DD_S("verdict", s_verdict_name(v)), DD_END);
+                 DD_S("verdict", s_verdict_name(v)), DD_S("session", r->session_id), DD_END);
   uint64_t seq;
   uint8_t *d;
   size_t dl;
-  while (dd_svc_intake_take(self->intake, &seq, &d, &dl)) s_hold(self, d, dl);
+  while (dd_svc_intake_take(dd_svc_session_intake(s), &seq, &d, &dl)) s_hold(self, d, dl);
   s_flush_held(self);
 }
 
+/* Every session whose acknowledgement is due gets it. */
 static void s_after_batch(dd_service_t *self) {
-  if (self->fd_idlen && dd_svc_intake_ack_due(self->intake, s_now(self))) s_send_ack(self);
+  dd_svc_session_t *due[64];
+  size_t n;
+  while ((n = dd_svc_table_due(self->sessions, s_now(self), due, 64)) > 0)
+    for (size_t i = 0; i < n; i++) s_send_ack(self, due[i]);
+}
+
+/* A routing id as text for events (a first device's is its party id). */
+static void s_peer_text(const dd_svc_session_t *s, char *out, size_t cap) {
+  size_t plen = 0, k = 0;
+  const uint8_t *p = dd_svc_session_peer(s, &plen);
+  for (size_t i = 0; i < plen && k + 1 < cap; i++)
+    out[k++] = p[i] >= 0x20 && p[i] < 0x7F ? (char)p[i] : '?';
+  out[k] = '\0';
+}
+
+/* A session leaves the table: closed by its first device, or idle too long. */
+static void s_end_session(dd_service_t *self, dd_svc_session_t **s_p, dd_svc_end_t why) {
+  dd_svc_session_t *s = *s_p;
+  dd_svc_intake_stats_t st = dd_svc_intake_stats(dd_svc_session_intake(s));
+  char peer[DD_WIRE_IDENTITY_MAX + 1];
+  s_peer_text(s, peer, sizeof peer);
+  uint64_t now = s_now(self);
+  dd_events_emit(s_ev(self), "service.session_closed", DD_S("session", dd_svc_session_id(s)),
+                 DD_S("peer", peer), DD_S("reason", why == DD_SVC_END_IDLE ? "idle" : "closed"),
+                 DD_I("received", (int64_t)st.received), DD_I("delivered", (int64_t)st.delivered),
+                 DD_I("duplicates", (int64_t)st.duplicates), DD_I("acks", (int64_t)st.acks),
+                 DD_D("open_s", (double)(now - dd_svc_session_opened_us(s)) / 1e6),
+                 DD_D("idle_s", (double)(now - dd_svc_session_active_us(s)) / 1e6),
+                 DD_I("sessions", (int64_t)dd_svc_table_count(self->sessions) - 1), DD_END);
+  dd_svc_table_remove(self->sessions, s_p, why);
+}
+
+/* Sessions without a hello or a record for the idle time are given back. */
+static void s_expire(dd_service_t *self) {
+  dd_svc_session_t *s;
+  while ((s = dd_svc_table_idle(self->sessions, s_now(self))))
+    s_end_session(self, &s, DD_SVC_END_IDLE);
+}
+
+/* SessionClose on the service link: only the session's own first device ends it. */
+static void s_on_close(dd_service_t *self, const uint8_t *id, size_t idlen,
+                       const Duodiag__SessionClose *c) {
+  dd_svc_session_t *s = dd_svc_table_find(self->sessions, c->session_id);
+  if (!s || !dd_svc_session_is_peer(s, id, idlen)) {
+    dd_debug("service: SessionClose for %s ignored (%s)", c->session_id,
+             s ? "not from its first device" : "no such session");
+    return;
+  }
+  s_end_session(self, &s, DD_SVC_END_CLOSED);
 }
 
 /* ---- programming ---- */
@@ -291,6 +356,22 @@ static void s_on_program_ack(dd_service_t *self, const Duodiag__ProgramAck *a) {
 
 /* ---- hello ---- */
 
+/* Packages go to one first device (S401): the most recent session's, except that a package
+ * already on its way keeps going to the device it was started for while that device's session is
+ * open (another vehicle's hello must not take a reflash over half-way). Returns true when the
+ * device of this hello is (now) the one that gets packages. */
+static bool s_prog_bind(dd_service_t *self, const char *session, const uint8_t *id, size_t idlen) {
+  bool same_device = self->fd_idlen == idlen && !memcmp(self->fd_id, id, idlen);
+  bool sending = self->pkg_ready && self->prog.active && !self->prog.done;
+  if (sending && !same_device && strcmp(self->prog_session, session) &&
+      dd_svc_table_find(self->sessions, self->prog_session))
+    return false;
+  memcpy(self->fd_id, id, idlen);
+  self->fd_idlen = idlen;
+  snprintf(self->prog_session, sizeof self->prog_session, "%s", session);
+  return true;
+}
+
 static void s_relay_hello(dd_service_t *self, const char *session) {
   if (!self->relay) return;
   /* dd_relay.h: a RelayForward addressed to its own sender registers it as an end. */
@@ -322,7 +403,8 @@ static void s_on_hello(dd_service_t *self, const uint8_t *id, size_t idlen,
   w.session_id = h->session_id;
   w.service_id = self->id;
   w.reason = "";
-  bool resumed = false;
+  bool resumed = false, prog_device = false;
+  char why[96];
   if (!strcmp(h->session_id, "*")) {
     /* The second device: the reader of every session's records. */
     memcpy(self->sd_id, id, idlen);
@@ -331,21 +413,30 @@ static void s_on_hello(dd_service_t *self, const uint8_t *id, size_t idlen,
   } else if (self->need_token && strcmp(h->token, self->token)) {
     w.reason = "bad token";
   } else {
+    /* A known session resumes (its intake and ack state kept); an unknown one gets an entry. */
     uint64_t next = 0;
-    int rc = dd_svc_intake_open(self->intake, h->session_id, &resumed, &next);
-    if (rc < 0) {
-      w.reason = "bad session id";
+    int rc = dd_svc_table_open(self->sessions, h->session_id, id, idlen, s_now(self), &resumed,
+                               &next, NULL);
+    if (rc == DD_ENOSPC) {
+      snprintf(why, sizeof why, "service device full: %zu sessions open",
+               dd_svc_table_max(self->sessions));
+      w.reason = why;
+      dd_events_emit(s_ev(self), "service.sessions_full", DD_S("session", h->session_id),
+                     DD_S("device", h->device_id),
+                     DD_I("max", (int64_t)dd_svc_table_max(self->sessions)), DD_END);
+    } else if (rc < 0) {
+      w.reason = rc == DD_EINVAL ? "bad session id" : "out of memory";
     } else {
       w.accepted = true;
       w.next_record_seq = next;
-      memcpy(self->fd_id, id, idlen);
-      self->fd_idlen = idlen;
+      prog_device = s_prog_bind(self, h->session_id, id, idlen);
     }
   }
   dd_events_emit(s_ev(self), "service.hello", DD_S("device", h->device_id),
                  DD_S("session", h->session_id), DD_B("accepted", w.accepted),
                  DD_B("resumed", resumed), DD_I("next_seq", (int64_t)w.next_record_seq),
-                 DD_S("reason", w.reason), DD_END);
+                 DD_S("reason", w.reason),
+                 DD_I("sessions", (int64_t)dd_svc_table_count(self->sessions)), DD_END);
   Duodiag__Envelope env;
   s_env(self, &env);
   env.body_case = DUODIAG__ENVELOPE__BODY_SERVICE_WELCOME;
@@ -357,7 +448,8 @@ static void s_on_hello(dd_service_t *self, const uint8_t *id, size_t idlen,
     return;
   }
   s_relay_hello(self, h->session_id);
-  if (self->pkg_ready && self->prog.active && !self->prog.done) {
+  /* The device that gets the package came back: resume it from the acknowledged offset. */
+  if (prog_device && self->pkg_ready && self->prog.active && !self->prog.done) {
     dd_svc_prog_resume(&self->prog, s_now(self));
     dd_events_emit(s_ev(self), "service.program_resume", DD_S("package_id", self->offer->package_id),
                    DD_I("from", (int64_t)self->prog.acked), DD_S("reason", "hello"),
@@ -396,6 +488,9 @@ static int s_on_router(dd_loop_t *loop, void *zsock, int fd, void *arg) {
     bool from_sd = self->sd_idlen == idlen && !memcmp(id, self->sd_id, idlen);
     switch (env->body_case) {
     case DUODIAG__ENVELOPE__BODY_SERVICE_HELLO: s_on_hello(self, id, idlen, env->service_hello); break;
+    case DUODIAG__ENVELOPE__BODY_SESSION_CLOSE:
+      s_on_close(self, id, idlen, env->session_close);
+      break;
     case DUODIAG__ENVELOPE__BODY_PROGRAM_ACK:
       if (from_fd) s_on_program_ack(self, env->program_ack);
       break;
@@ -494,6 +589,7 @@ static int s_on_relay(dd_loop_t *loop, void *zsock, int fd, void *arg) {
 static int s_on_tick(dd_loop_t *loop, int timer_id, void *arg) {
   dd_service_t *self = arg;
   s_after_batch(self);
+  s_expire(self);
   s_flush_held(self);
   s_pump(self);
   return 0;
@@ -549,7 +645,8 @@ int dd_service_new(dd_proc_t *proc, const dd_service_cfg_t *cfg, dd_service_t **
   self->cfg_stall = cfg->stall_us;
   dd_svc_prog_init(&self->prog, cfg->chunk, cfg->window, cfg->stall_us);
   dd_wire_stats_init(&self->ws);
-  int rc = dd_svc_intake_new(&self->intake);
+  dd_svc_table_cfg_t tcfg = {.max_sessions = cfg->max_sessions, .idle_us = cfg->session_idle_us};
+  int rc = dd_svc_table_new(&tcfg, &self->sessions);
   if (rc < 0) goto out_free;
   int one = 1, linger = 0;
   self->router = zmq_socket(dd_proc_zctx(proc), ZMQ_ROUTER);
@@ -603,7 +700,9 @@ int dd_service_new(dd_proc_t *proc, const dd_service_cfg_t *cfg, dd_service_t **
   dd_events_emit(s_ev(self), "service.up", DD_S("id", self->id), DD_S("endpoint", cfg->endpoint),
                  DD_S("udp", cfg->udp), DD_I("udp_port", port),
                  DD_S("relay", cfg->relay ? cfg->relay : ""), DD_I("chunk", self->prog.chunk),
-                 DD_I("window", self->prog.window), DD_END);
+                 DD_I("window", self->prog.window),
+                 DD_I("max_sessions", (int64_t)dd_svc_table_max(self->sessions)),
+                 DD_D("session_idle_s", s_idle_s(self)), DD_END);
   *out = self;
   return 0;
 out_free:
@@ -615,13 +714,22 @@ void dd_service_destroy(dd_service_t **self_p) {
   if (!self_p || !*self_p) return;
   dd_service_t *self = *self_p;
   dd_loop_t *loop = dd_proc_loop(self->proc);
-  if (self->intake) {
-    dd_svc_intake_stats_t st = dd_svc_intake_stats(self->intake);
-    dd_events_emit(s_ev(self), "service.summary", DD_I("received", (int64_t)st.received),
-                   DD_I("direct", (int64_t)st.direct), DD_I("relay", (int64_t)st.relay),
-                   DD_I("duplicates", (int64_t)st.duplicates), DD_I("refused", (int64_t)st.refused),
-                   DD_I("delivered", (int64_t)st.delivered), DD_I("forwarded", (int64_t)self->forwarded),
-                   DD_I("held", (int64_t)self->n_held), DD_I("acks", (int64_t)st.acks), DD_END);
+  if (self->sessions) {
+    /* record counters over every session served, those already freed included */
+    dd_svc_table_stats_t ts = dd_svc_table_stats(self->sessions);
+    const dd_svc_intake_stats_t *st = &ts.rec;
+    dd_events_emit(s_ev(self), "service.summary", DD_I("received", (int64_t)st->received),
+                   DD_I("direct", (int64_t)st->direct), DD_I("relay", (int64_t)st->relay),
+                   DD_I("duplicates", (int64_t)st->duplicates),
+                   DD_I("refused", (int64_t)st->refused), DD_I("delivered", (int64_t)st->delivered),
+                   DD_I("forwarded", (int64_t)self->forwarded), DD_I("held", (int64_t)self->n_held),
+                   DD_I("acks", (int64_t)st->acks), DD_I("sessions", (int64_t)ts.opened),
+                   DD_I("sessions_open", (int64_t)ts.open), DD_I("sessions_peak", (int64_t)ts.peak),
+                   DD_I("sessions_resumed", (int64_t)ts.resumed),
+                   DD_I("sessions_closed", (int64_t)ts.closed),
+                   DD_I("sessions_idled", (int64_t)ts.idled), DD_I("sessions_full", (int64_t)ts.full),
+                   DD_I("unknown_session", (int64_t)ts.unknown),
+                   DD_END);
   }
   if (self->tick > 0) dd_loop_timer_cancel(loop, self->tick);
   if (self->router) {
@@ -643,7 +751,7 @@ void dd_service_destroy(dd_service_t **self_p) {
     free(h);
   }
   s_drop_package(self);
-  dd_svc_intake_destroy(&self->intake);
+  dd_svc_table_destroy(&self->sessions);
   free(self);
   *self_p = NULL;
 }

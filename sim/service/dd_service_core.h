@@ -1,6 +1,7 @@
 /* dd_service_core: the service device's sans-I/O parts: vehicle-record intake from the direct
- * (UDP) and relay paths with exactly-once in-order hand-over and acknowledgement policy (S4),
- * and the pacing and resumption of a programming package sent to the first device (S401). */
+ * (UDP) and relay paths with exactly-once in-order hand-over and acknowledgement policy (S4), a
+ * bounded table of the sessions served at once (one intake and one first device each), and the
+ * pacing and resumption of a programming package sent to the first device (S401). */
 #ifndef DD_SERVICE_CORE_H
 #define DD_SERVICE_CORE_H
 
@@ -69,6 +70,105 @@ size_t dd_svc_intake_ack(dd_svc_intake_t *self, uint64_t now, uint64_t *cum,
 /* When the next periodic acknowledgement is due, or UINT64_MAX. */
 uint64_t dd_svc_intake_deadline(const dd_svc_intake_t *self);
 dd_svc_intake_stats_t dd_svc_intake_stats(const dd_svc_intake_t *self);
+
+/* ---- session table ----
+ * One service device serves many first devices at once. Each session (ServiceHello.session_id)
+ * has its own entry: its own intake (order, duplicates, acknowledgement state) and the routing id
+ * of its first device, to which its VehicleAcks go. A hello for a known session resumes it (the
+ * same intake: what was received and acknowledged is kept, e.g. after a relay restart or an
+ * outage); an unknown one opens a new entry while fewer than max_sessions are open, else it is
+ * refused with DD_ENOSPC. Entries are freed when their session ends (SessionClose from its first
+ * device) or after idle_us without a hello or a record. Lookup by session id is a hash table;
+ * sessions are kept in order of last activity (idle expiry looks at the oldest only) and those
+ * with acknowledgement work (a record since the last ack, or records held beyond a gap) on a list
+ * of their own, so the cost per batch does not grow with the number of quiet sessions. */
+
+#define DD_SVC_SESSIONS_DEFAULT 256u                 /* sessions open at once (max_sessions 0) */
+#define DD_SVC_SESSIONS_LIMIT 65536u                 /* largest max_sessions accepted */
+#define DD_SVC_IDLE_DEFAULT_US (600ull * 1000000ull) /* 10 min without traffic: freed */
+#define DD_SVC_PEER_MAX 255u                         /* routing id bytes (ZeroMQ: 1..255) */
+
+typedef struct dd_svc_table dd_svc_table_t;
+typedef struct dd_svc_session dd_svc_session_t; /* an entry; owned by its table */
+
+typedef struct {
+  size_t max_sessions; /* open at once, 1..DD_SVC_SESSIONS_LIMIT (0: DD_SVC_SESSIONS_DEFAULT) */
+  uint64_t idle_us;    /* free a session this long without traffic (0: default; UINT64_MAX:
+                          never) */
+} dd_svc_table_cfg_t;
+
+/* Why an entry left the table (dd_svc_table_remove). */
+typedef enum {
+  DD_SVC_END_CLOSED = 1, /* its first device closed the session */
+  DD_SVC_END_IDLE = 2,   /* no traffic for idle_us */
+} dd_svc_end_t;
+
+typedef struct {
+  size_t open;               /* sessions in the table now */
+  size_t peak;               /* most open at once */
+  uint64_t opened;           /* entries created */
+  uint64_t resumed;          /* hellos that resumed an open session */
+  uint64_t closed;           /* entries freed by SessionClose */
+  uint64_t idled;            /* entries freed after idle_us */
+  uint64_t full;             /* hellos refused because the table was full */
+  uint64_t unknown;          /* record copies of no open session (refused) */
+  dd_svc_intake_stats_t rec; /* record counters of every session, freed ones and unknown
+                                records (refused) included */
+} dd_svc_table_stats_t;
+
+/* DD_EINVAL for max_sessions above DD_SVC_SESSIONS_LIMIT; cfg NULL takes every default. */
+int dd_svc_table_new(const dd_svc_table_cfg_t *cfg, dd_svc_table_t **out);
+void dd_svc_table_destroy(dd_svc_table_t **self_p);
+size_t dd_svc_table_max(const dd_svc_table_t *self);
+uint64_t dd_svc_table_idle_us(const dd_svc_table_t *self);
+/* Sessions open now. */
+size_t dd_svc_table_count(const dd_svc_table_t *self);
+
+/* ServiceHello for session_id from the first device with routing id peer[peer_len]: resume the
+ * open session (*resumed = true; the peer is updated: a reconnecting device may come back under
+ * another id) or open a new one (*resumed = false). *next_seq is ServiceWelcome.next_record_seq,
+ * *out the entry (any of the three may be NULL). Returns 0, DD_EINVAL (empty or too long session
+ * id, peer empty or longer than DD_SVC_PEER_MAX), DD_ENOSPC (table full; counted in `full`) or
+ * DD_ENOMEM. */
+int dd_svc_table_open(dd_svc_table_t *self, const char *session_id, const uint8_t *peer,
+                      size_t peer_len, uint64_t now, bool *resumed, uint64_t *next_seq,
+                      dd_svc_session_t **out);
+/* The open session session_id, or NULL. */
+dd_svc_session_t *dd_svc_table_find(dd_svc_table_t *self, const char *session_id);
+
+/* One record copy (dd_svc_intake_on_record) for the session it names. *out (may be NULL) is the
+ * entry, whose intake then holds what became deliverable (take it with dd_svc_intake_take).
+ * DD_ENOENT for a record of no open session: refused, not acknowledged, *out NULL. */
+int dd_svc_table_on_record(dd_svc_table_t *self, const char *session_id, uint64_t seq,
+                           dd_svc_path_t path, const uint8_t *data, size_t len, uint64_t now,
+                           dd_drecv_verdict_t *verdict, dd_svc_session_t **out);
+
+/* Sessions whose acknowledgement is due at now (dd_svc_intake_ack_due), at most max into out[];
+ * returns how many. Produce each one's ack (dd_svc_intake_ack on its intake) before asking again:
+ * an acknowledged session is not due any more, so repeated calls make progress when more than
+ * max are due. */
+size_t dd_svc_table_due(dd_svc_table_t *self, uint64_t now, dd_svc_session_t **out, size_t max);
+
+/* The session that has been idle longest, when it has been idle for idle_us at now; else NULL.
+ * The caller reports it and frees it with dd_svc_table_remove. */
+dd_svc_session_t *dd_svc_table_idle(dd_svc_table_t *self, uint64_t now);
+/* Free an entry (its counters go to the table's totals) and set *s_p to NULL. */
+void dd_svc_table_remove(dd_svc_table_t *self, dd_svc_session_t **s_p, dd_svc_end_t why);
+
+/* When the table next has something to do without new input: the earliest re-acknowledgement of
+ * a held gap or idle expiry; 0 when an ack is due now; UINT64_MAX when nothing. */
+uint64_t dd_svc_table_deadline(const dd_svc_table_t *self);
+dd_svc_table_stats_t dd_svc_table_stats(const dd_svc_table_t *self);
+
+/* An entry's parts. */
+dd_svc_intake_t *dd_svc_session_intake(dd_svc_session_t *s);
+const char *dd_svc_session_id(const dd_svc_session_t *s);
+/* The routing id of the session's first device (where its acks go); its length in *len. */
+const uint8_t *dd_svc_session_peer(const dd_svc_session_t *s, size_t *len);
+bool dd_svc_session_is_peer(const dd_svc_session_t *s, const uint8_t *peer, size_t peer_len);
+/* When it was opened and when it last saw a hello or a record. */
+uint64_t dd_svc_session_opened_us(const dd_svc_session_t *s);
+uint64_t dd_svc_session_active_us(const dd_svc_session_t *s);
 
 /* ---- package transfer to the first device ---- */
 

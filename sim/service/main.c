@@ -9,12 +9,13 @@
 #include "dd_log.h"
 #include "dd_proc.h"
 #include "dd_service.h"
+#include "dd_service_core.h"
 
 static void s_usage(FILE *to) {
   fprintf(to,
           "usage: duodiag-service --endpoint EP --udp HOST:PORT --id SERVICE_ID [--relay EP]\n"
           "                       [--token T] [--chunk BYTES] [--window N] [--stall-ms N]\n"
-          "                       [common options]\n"
+          "                       [--max-sessions N] [--session-idle-s N] [common options]\n"
           "The service device (S3, S4, S401): first devices say ServiceHello on EP (ROUTER) and\n"
           "send VehicleRecords over UDP (HOST:PORT) or through the relay (EP, joined as\n"
           "SERVICE_ID); records reach the second device (ServiceHello with session \"*\")\n"
@@ -23,7 +24,11 @@ static void s_usage(FILE *to) {
           "  --token T       ServiceHello must carry T (default: any token)\n"
           "  --chunk BYTES   package chunk size towards the first device (default 16384)\n"
           "  --window N      chunks outstanding at most (default 4)\n"
-          "  --stall-ms N    resume a package after N ms without ack progress (default 1000)\n");
+          "  --stall-ms N    resume a package after N ms without ack progress (default 1000)\n"
+          "  --max-sessions N  sessions (first devices) served at once, 1..65536 (default 256);\n"
+          "                  a ServiceHello for one more is refused: \"service device full\"\n"
+          "  --session-idle-s N  free a session after N s without a hello or a record\n"
+          "                  (default 600; 0: never)\n");
   fputs(dd_proc_common_usage(), to);
 }
 
@@ -58,6 +63,8 @@ int main(int argc, char **argv) {
       {"relay", required_argument, 0, 'r'},    {"id", required_argument, 0, 'i'},
       {"token", required_argument, 0, 't'},    {"chunk", required_argument, 0, 'c'},
       {"window", required_argument, 0, 'w'},   {"stall-ms", required_argument, 0, 's'},
+      {"max-sessions", required_argument, 0, 'm'},
+      {"session-idle-s", required_argument, 0, 'I'},
       {0, 0, 0, 0}};
   int c;
   bool ok = true;
@@ -80,6 +87,14 @@ int main(int argc, char **argv) {
     case 's':
       ok = s_num("--stall-ms", optarg, 1, 3600000, &v);
       cfg.stall_us = v * 1000;
+      break;
+    case 'm':
+      ok = s_num("--max-sessions", optarg, 1, DD_SVC_SESSIONS_LIMIT, &v);
+      cfg.max_sessions = (size_t)v;
+      break;
+    case 'I':
+      ok = s_num("--session-idle-s", optarg, 0, 365ull * 24 * 3600, &v);
+      cfg.session_idle_us = v ? v * 1000000ull : UINT64_MAX;
       break;
     default: ok = false; break;
     }
