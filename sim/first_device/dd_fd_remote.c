@@ -437,7 +437,18 @@ static void s_session_pump(dd_fd_remote_t *self, uint64_t now) {
                      DD_S("terminal", dd_session_terminal(self->session)),
                      DD_B("was_connected", from == DD_SS_AWAIT_ADDRESS || from == DD_SS_ESTABLISHED),
                      DD_END);
-      /* a closed session carries no more vehicle data (its records would have no reader) */
+      /* a closed session carries no more vehicle data (its records would have no reader);
+       * the service device frees its side of the session at once */
+      if (self->service) {
+        Duodiag__SessionClose c = DUODIAG__SESSION_CLOSE__INIT;
+        c.session_id = (char *)dd_session_id(self->session);
+        c.reason = (char *)dd_session_outcome_name(dd_session_outcome(self->session));
+        Duodiag__Envelope env;
+        dd_fd_remote_env(self, &env);
+        env.body_case = DUODIAG__ENVELOPE__BODY_SESSION_CLOSE;
+        env.session_close = &c;
+        dd_fd_remote_send_service(self, &env);
+      }
       self->established = false;
       if (self->state_fn) self->state_fn("ended", self->arg);
     }
