@@ -33,6 +33,10 @@ static void s_usage(FILE *to) {
           "  --hysteresis-ms N         back to direct only below threshold - N (30)\n"
           "  --hold-ms N               ... for N ms (5000)\n"
           "  --probe-ms N              latency probe period (100)\n"
+          "  --retransmit-ms N         S42: resend a vehicle record not acknowledged within N ms\n"
+          "                            (500)\n"
+          "  --step-timeout-ms N       S11-S17: give up a session step (IM answer, order,\n"
+          "                            payment confirmation...) after N ms (15000)\n"
           "  --path auto|direct|relay  path policy (default auto)\n"
           "  --trust-key FILE          Ed25519 public key programming packages must be signed\n"
           "                            with (without it every package is refused)\n"
@@ -114,6 +118,7 @@ int main(int argc, char **argv) {
       {"probe-ms", required_argument, 0, 'p'},   {"path", required_argument, 0, 'P'},
       {"trust-key", required_argument, 0, 'k'},  {"security-secret", required_argument, 0, 's'},
       {"defect", required_argument, 0, 'd'},     {"autostart", no_argument, 0, 'a'},
+      {"retransmit-ms", required_argument, 0, 'R'}, {"step-timeout-ms", required_argument, 0, 'S'},
       {0, 0, 0, 0}};
   int c;
   unsigned long long v;
@@ -147,6 +152,14 @@ int main(int argc, char **argv) {
     case 'y':
       ok = s_num("--hysteresis-ms", optarg, 600000, &v);
       cfg.remote.transport.hysteresis_us = v * 1000;
+      break;
+    case 'R':
+      ok = s_num("--retransmit-ms", optarg, 3600000, &v) && v > 0;
+      cfg.remote.rto_us = v * 1000;
+      break;
+    case 'S':
+      ok = s_num("--step-timeout-ms", optarg, 3600000, &v) && v > 0;
+      cfg.remote.session.step_timeout_us = v * 1000;
       break;
     case 'h':
       ok = s_num("--hold-ms", optarg, 3600000, &v);

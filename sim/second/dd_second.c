@@ -19,6 +19,14 @@
 #define S_ID_MAX 256
 #define S_CHUNK (64u * 1024u) /* package chunk towards the service device */
 
+#define S_MAX_SESSIONS 65536 /* sessions tracked at most (a bound against a flood of ids) */
+
+/* One remote session's records: each session numbers its records from 1 (S42). */
+typedef struct {
+  char *id;                /* session id (owned) */
+  dd_second_track_t track; /* its sequence */
+} s_session_t;
+
 struct dd_second {
   dd_proc_t *proc;                            /* owning process */
   char id[S_ID_MAX];                          /* party id */
@@ -29,7 +37,8 @@ struct dd_second {
   bool welcomed;                              /* ServiceWelcome accepted */
   uint64_t seq;                               /* envelope counter */
   dd_wire_stats_t ws;                         /* decode counters */
-  dd_second_track_t track;                    /* record sequence */
+  s_session_t *sessions;                      /* record sequence, per session (owned) */
+  size_t n_sessions, cap_sessions;            /* used, allocated */
   dd_second_diag_t diag;                      /* diagnosis */
   uint64_t reported_changes;                  /* diag.changes at the last report */
   uint64_t packages;                          /* packages built */
@@ -77,9 +86,50 @@ static char *s_report(dd_second_t *self, bool publish) {
   return out;
 }
 
+/* The tracker of a session, made on its first record; NULL when too many sessions. */
+static dd_second_track_t *s_track(dd_second_t *self, const char *id) {
+  for (size_t i = self->n_sessions; i-- > 0;) /* the latest sessions first */
+    if (!strcmp(self->sessions[i].id, id)) return &self->sessions[i].track;
+  if (self->n_sessions == S_MAX_SESSIONS) return NULL;
+  if (self->n_sessions == self->cap_sessions) {
+    size_t cap = self->cap_sessions ? 2 * self->cap_sessions : 8;
+    s_session_t *n = realloc(self->sessions, cap * sizeof *n);
+    if (!n) return NULL;
+    self->sessions = n;
+    self->cap_sessions = cap;
+  }
+  s_session_t *s = &self->sessions[self->n_sessions];
+  if (!(s->id = strdup(id))) return NULL;
+  dd_second_track_init(&s->track);
+  self->n_sessions++;
+  return &s->track;
+}
+
+/* Totals over every session. */
+static dd_second_track_t s_totals(const dd_second_t *self, uint64_t *lost) {
+  dd_second_track_t t = {0};
+  *lost = 0;
+  for (size_t i = 0; i < self->n_sessions; i++) {
+    const dd_second_track_t *k = &self->sessions[i].track;
+    t.records += k->records;
+    t.duplicated += k->duplicated;
+    t.out_of_order += k->out_of_order;
+    t.invalid += k->invalid;
+    *lost += dd_second_track_lost(k);
+  }
+  return t;
+}
+
 static void s_on_record(dd_second_t *self, const Duodiag__VehicleRecord *r) {
-  uint64_t expected = self->track.max_seq + 1;
-  dd_second_seq_t v = dd_second_track_on(&self->track, r->seq);
+  dd_second_track_t *track = s_track(self, r->session_id);
+  if (!track) {
+    dd_events_emit(s_ev(self), "second.anomaly", DD_S("anomaly", "too_many_sessions"),
+                   DD_I("seq", (int64_t)r->seq), DD_I("expected", 0),
+                   DD_S("session_id", r->session_id), DD_END);
+    return;
+  }
+  uint64_t expected = track->max_seq + 1;
+  dd_second_seq_t v = dd_second_track_on(track, r->seq);
   if (v != DD_SECOND_SEQ_IN_ORDER)
     dd_events_emit(s_ev(self), "second.anomaly", DD_S("anomaly", dd_second_seq_name(v)),
                    DD_I("seq", (int64_t)r->seq), DD_I("expected", (int64_t)expected),
@@ -242,10 +292,12 @@ static int s_on_command(dd_proc_t *proc, const dd_proc_command_t *cmd, char **re
     *result_json = s_report(self, true);
     rc = 0;
   } else if (!strcmp(cmd->key, "summary")) {
-    json_t *j = json_pack("{sI sI sI sI}", "records", (json_int_t)self->track.records, "lost",
-                          (json_int_t)dd_second_track_lost(&self->track), "duplicated",
-                          (json_int_t)self->track.duplicated, "out_of_order",
-                          (json_int_t)self->track.out_of_order);
+    uint64_t lost;
+    dd_second_track_t t = s_totals(self, &lost);
+    json_t *j = json_pack("{sI sI sI sI sI}", "records", (json_int_t)t.records, "lost",
+                          (json_int_t)lost, "duplicated", (json_int_t)t.duplicated,
+                          "out_of_order", (json_int_t)t.out_of_order, "sessions",
+                          (json_int_t)self->n_sessions);
     *result_json = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     rc = 0;
@@ -303,7 +355,6 @@ int dd_second_new(dd_proc_t *proc, const dd_second_cfg_t *cfg, dd_second_t **out
   snprintf(self->id, sizeof self->id, "%s", cfg->second_id);
   snprintf(self->token, sizeof self->token, "%s", cfg->token ? cfg->token : "");
   dd_wire_stats_init(&self->ws);
-  dd_second_track_init(&self->track);
   dd_second_diag_init(&self->diag);
   char why[DD_PACKAGE_WHY_MAX];
   const char *key = cfg->key_path ? cfg->key_path : DD_SOURCE_DIR "/ecu_models/keys/test-signing.key";
@@ -346,16 +397,22 @@ void dd_second_destroy(dd_second_t **self_p) {
   dd_second_t *self = *self_p;
   dd_loop_t *loop = dd_proc_loop(self->proc);
   if (self->svc) {
-    dd_events_emit(s_ev(self), "second.summary", DD_I("records", (int64_t)self->track.records),
-                   DD_I("lost", (int64_t)dd_second_track_lost(&self->track)),
-                   DD_I("duplicated", (int64_t)self->track.duplicated),
-                   DD_I("out_of_order", (int64_t)self->track.out_of_order),
+    uint64_t lost;
+    dd_second_track_t t = s_totals(self, &lost);
+    dd_events_emit(s_ev(self), "second.summary", DD_I("records", (int64_t)t.records),
+                   DD_I("lost", (int64_t)lost), DD_I("duplicated", (int64_t)t.duplicated),
+                   DD_I("out_of_order", (int64_t)t.out_of_order),
+                   DD_I("sessions", (int64_t)self->n_sessions),
                    DD_I("packages", (int64_t)self->packages), DD_END);
     if (self->hello_timer > 0) dd_loop_timer_cancel(loop, self->hello_timer);
     dd_loop_remove_zsock(loop, self->svc);
     zmq_close(self->svc);
   }
-  dd_second_track_free(&self->track);
+  for (size_t i = 0; i < self->n_sessions; i++) {
+    dd_second_track_free(&self->sessions[i].track);
+    free(self->sessions[i].id);
+  }
+  free(self->sessions);
   sodium_memzero(self->sk, sizeof self->sk);
   free(self);
   *self_p = NULL;

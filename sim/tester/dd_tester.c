@@ -9,6 +9,8 @@
 #include "dd_isotp_link.h"
 #include "dd_log.h"
 
+#define S_MAX_CONFIRM 8 /* messages awaiting their bus echo at once */
+
 struct dd_tester {
   dd_canmux_t *mux;          /* the port (not owned) */
   dd_isotp_link_t *link;     /* ISO-TP channel */
@@ -21,9 +23,13 @@ struct dd_tester {
   bool by_echo;              /* confirm requests by the port's TX echo */
   int listener;              /* canmux listener counting echoes */
   uint64_t echoes;           /* echoes of our frames seen */
-  uint64_t confirm_at;       /* echoes needed before the pending confirmation */
-  bool confirm_pending;      /* ISO-TP is done, the bus is not yet */
-  uint32_t confirm_id;       /* client id of the message awaiting its echo */
+  struct {
+    uint64_t at;             /* echoes needed before this confirmation */
+    uint32_t id;             /* client id of the message awaiting its echo */
+  } confirm[S_MAX_CONFIRM];  /* messages ISO-TP has sent whose last frame the bus has not
+                                echoed yet, oldest first (a TesterPresent may follow a
+                                request before the request's echoes are all back) */
+  size_t n_confirm;          /* entries of confirm */
   /* dd_tester_call's result */
   bool call_done;            /* final result arrived */
   int call_status;           /* its status */
@@ -73,9 +79,12 @@ static void s_on_isotp(dd_isotp_link_t *link, const dd_isotp_event_t *ev, void *
   case DD_ISOTP_EV_TX_DONE:
     /* ISO 14229-2: P2client runs from the confirmation that the request went out. */
     if (self->by_echo && self->echoes < dd_isotp_link_frames_sent(self->link)) {
-      self->confirm_at = dd_isotp_link_frames_sent(self->link);
-      self->confirm_id = self->tx_id;
-      self->confirm_pending = true;
+      if (self->n_confirm == S_MAX_CONFIRM) { /* never with one request at a time: be safe */
+        dd_uds_client_on_tx_done(self->uds, self->confirm[0].id, now);
+        memmove(self->confirm, self->confirm + 1, --self->n_confirm * sizeof self->confirm[0]);
+      }
+      self->confirm[self->n_confirm].at = dd_isotp_link_frames_sent(self->link);
+      self->confirm[self->n_confirm++].id = self->tx_id;
     } else {
       dd_uds_client_on_tx_done(self->uds, self->tx_id, now);
     }
@@ -97,11 +106,14 @@ static void s_on_frame(const dd_can_frame_t *f, uint64_t now, void *arg) {
   if (!(f->flags & DD_CAN_F_TX) || !ours || !(f->flags & DD_CAN_F_EFF) != !self->isotp.ext_id)
     return;
   self->echoes++;
-  if (self->confirm_pending && self->echoes >= self->confirm_at) {
-    self->confirm_pending = false;
-    dd_uds_client_on_tx_done(self->uds, self->confirm_id, now);
-    s_pump(self);
+  bool done = false;
+  while (self->n_confirm && self->echoes >= self->confirm[0].at) {
+    uint32_t id = self->confirm[0].id;
+    memmove(self->confirm, self->confirm + 1, --self->n_confirm * sizeof self->confirm[0]);
+    dd_uds_client_on_tx_done(self->uds, id, now);
+    done = true;
   }
+  if (done) s_pump(self);
 }
 
 void dd_tester_confirm_by_echo(dd_tester_t *self, bool on) {
