@@ -38,6 +38,7 @@
   X(DD_EWIRE_MALFORMED, -1101, "malformed wire message")                                      \
   X(DD_EWIRE_TOO_BIG, -1102, "wire message larger than the limit")                            \
   X(DD_EWIRE_UNEXPECTED, -1103, "wire message of an unexpected type")                         \
+  X(DD_EWIRE_CHECKSUM, -1104, "datagram checksum mismatch (corrupted in transit)")             \
   /* CAN: -1200.. */                                                                          \
   X(DD_ECAN_BUSOFF, -1200, "CAN node is bus-off")                                             \
   X(DD_ECAN_FRAME, -1201, "invalid CAN frame")                                                \

@@ -158,7 +158,7 @@ static int s_on_udp(dd_loop_t *loop, void *zsock, int fd, void *arg) {
     ssize_t n = recv(fd, self->buf, S_UDP_MAX + 1, MSG_DONTWAIT);
     if (n < 0) break; /* EAGAIN, or ECONNREFUSED from an unreachable peer (counts as loss) */
     Duodiag__Envelope *env = NULL;
-    if (dd_wire_decode(self->buf, (size_t)n, &env, &self->stats) < 0) continue;
+    if (dd_wire_decode_datagram(self->buf, (size_t)n, &env, &self->stats) < 0) continue;
     s_on_env(self, env, "udp");
     dd_wire_free(&env);
   }
@@ -495,7 +495,8 @@ static void s_send_record(dd_fd_remote_t *self, const dd_dsend_out_t *o) {
   env.body_case = DUODIAG__ENVELOPE__BODY_VEHICLE_RECORD;
   env.vehicle_record = rec;
   size_t len = 0;
-  int rc = dd_wire_encode(&env, self->buf, DD_WIRE_MAX, &len);
+  int rc = path == DD_PATH_DIRECT ? dd_wire_encode_datagram(&env, self->buf, DD_WIRE_MAX, &len)
+                                   : dd_wire_encode(&env, self->buf, DD_WIRE_MAX, &len);
   if (rc == 0 && path == DD_PATH_DIRECT) {
     /* S45: one UDP datagram */
     if (len > S_UDP_MAX) rc = DD_EMSGSIZE;
@@ -546,7 +547,7 @@ static void s_transport_pump(dd_fd_remote_t *self, uint64_t now) {
     env.body_case = DUODIAG__ENVELOPE__BODY_PROBE;
     env.probe = &p;
     size_t len = 0;
-    if (dd_wire_encode(&env, self->buf, DD_WIRE_MAX, &len) == 0)
+    if (dd_wire_encode_datagram(&env, self->buf, DD_WIRE_MAX, &len) == 0)
       (void)send(self->udp, self->buf, len, MSG_DONTWAIT);
   }
   dd_transport_switch_t sw;
@@ -755,7 +756,7 @@ static void s_on_env(dd_fd_remote_t *self, Duodiag__Envelope *env, const char *l
     out.probe_echo = &e;
     size_t len;
     if (!strcmp(link, "udp")) {
-      if (dd_wire_encode(&out, self->buf, DD_WIRE_MAX, &len) == 0)
+      if (dd_wire_encode_datagram(&out, self->buf, DD_WIRE_MAX, &len) == 0)
         (void)send(self->udp, self->buf, len, MSG_DONTWAIT);
     } else {
       s_send(s_link_sock(self, link), &out);

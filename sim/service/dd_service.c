@@ -538,12 +538,15 @@ static int s_on_udp(dd_loop_t *loop, void *zsock, int fd, void *arg) {
     ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
     if (n < 0) break;
     Duodiag__Envelope *env = NULL;
-    if (dd_wire_decode(buf, (size_t)n, &env, &self->ws) < 0) {
-      dd_events_emit(s_ev(self), "wire.rejected", DD_S("channel", "udp"), DD_END);
+    if (dd_wire_decode_datagram(buf, (size_t)n, &env, &self->ws) < 0) {
+      /* a corrupted datagram is a lost one: the first device resends what is not acked */
+      dd_events_emit(s_ev(self), "wire.rejected", DD_S("channel", "udp"),
+                     DD_S("reason", dd_wire_reason_name(self->ws.last_reason)), DD_END);
       continue;
     }
     if (env->body_case == DUODIAG__ENVELOPE__BODY_VEHICLE_RECORD) {
-      s_on_record(self, env, buf, (size_t)n, DD_SVC_PATH_DIRECT);
+      /* the envelope without its datagram trailer, as the relay path carries it */
+      s_on_record(self, env, buf, (size_t)n - DD_WIRE_DGRAM_TRAILER, DD_SVC_PATH_DIRECT);
     } else if (env->body_case == DUODIAG__ENVELOPE__BODY_PROBE) {
       /* S43: answer at once, to the address the probe came from. */
       Duodiag__ProbeEcho e;
@@ -551,7 +554,7 @@ static int s_on_udp(dd_loop_t *loop, void *zsock, int fd, void *arg) {
       s_probe_echo(self, env->probe, &e, &out);
       uint8_t ob[256];
       size_t olen;
-      if (dd_wire_encode(&out, ob, sizeof ob, &olen) == 0)
+      if (dd_wire_encode_datagram(&out, ob, sizeof ob, &olen) == 0)
         sendto(fd, ob, olen, MSG_DONTWAIT, (struct sockaddr *)&from, flen);
     }
     dd_wire_free(&env);

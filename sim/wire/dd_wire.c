@@ -35,6 +35,7 @@ static const char *const s_reason_names[DD_WIRE_R__COUNT] = {
     [DD_WIRE_R_FORMAT] = "format",
     [DD_WIRE_R_CONSISTENCY] = "consistency",
     [DD_WIRE_R_FRAMING] = "framing",
+    [DD_WIRE_R_CHECKSUM] = "checksum",
 };
 
 void dd_wire_stats_init(dd_wire_stats_t *stats) {
@@ -63,6 +64,8 @@ static int s_reason_code(dd_wire_reason_t why) {
     return DD_EWIRE_TOO_BIG;
   case DD_WIRE_R_VERSION:
     return DD_EWIRE_VERSION;
+  case DD_WIRE_R_CHECKSUM:
+    return DD_EWIRE_CHECKSUM;
   default:
     return DD_EWIRE_MALFORMED;
   }
@@ -771,6 +774,40 @@ int dd_wire_decode(const uint8_t *buf, size_t len, Duodiag__Envelope **out,
   }
   *out = env;
   return 0;
+}
+
+uint32_t dd_wire_crc32c(const uint8_t *data, size_t len) {
+  /* bitwise, reflected polynomial 0x82F63B78 (RFC 9260 appendix A) */
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < len; i++) {
+    crc ^= data[i];
+    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+int dd_wire_encode_datagram(const Duodiag__Envelope *env, uint8_t *buf, size_t cap, size_t *len) {
+  assert(env && len && (buf || cap == 0));
+  int rc = dd_wire_encode(env, buf, cap >= DD_WIRE_DGRAM_TRAILER ? cap - DD_WIRE_DGRAM_TRAILER : 0,
+                          len);
+  if (rc == DD_ENOSPC) *len += DD_WIRE_DGRAM_TRAILER;
+  if (rc) return rc;
+  uint32_t crc = dd_wire_crc32c(buf, *len);
+  for (int k = 0; k < 4; k++) buf[*len + (size_t)k] = (uint8_t)(crc >> (24 - 8 * k));
+  *len += DD_WIRE_DGRAM_TRAILER;
+  return 0;
+}
+
+int dd_wire_decode_datagram(const uint8_t *buf, size_t len, Duodiag__Envelope **out,
+                            dd_wire_stats_t *stats) {
+  assert(out && (buf || len == 0));
+  *out = NULL;
+  if (len < DD_WIRE_DGRAM_TRAILER) return s_reject(stats, DD_WIRE_R_CHECKSUM);
+  size_t n = len - DD_WIRE_DGRAM_TRAILER;
+  uint32_t want = (uint32_t)buf[n] << 24 | (uint32_t)buf[n + 1] << 16 | (uint32_t)buf[n + 2] << 8 |
+                  buf[n + 3];
+  if (dd_wire_crc32c(buf, n) != want) return s_reject(stats, DD_WIRE_R_CHECKSUM);
+  return dd_wire_decode(buf, n, out, stats);
 }
 
 void dd_wire_free(Duodiag__Envelope **env_p) {

@@ -54,6 +54,7 @@ typedef enum {
   DD_WIRE_R_FORMAT,       /* field of the wrong format (VIN, currency, ...) */
   DD_WIRE_R_CONSISTENCY,  /* fields contradict each other (SACK order, chunk range, keys) */
   DD_WIRE_R_FRAMING,      /* ZeroMQ message with the wrong number or size of frames */
+  DD_WIRE_R_CHECKSUM,     /* datagram whose CRC-32C trailer does not match (corrupted) */
   DD_WIRE_R__COUNT
 } dd_wire_reason_t;
 
@@ -97,6 +98,21 @@ int dd_wire_encode(const Duodiag__Envelope *env, uint8_t *buf, size_t cap, size_
  * never NULL; absent sub-messages are NULL. */
 int dd_wire_decode(const uint8_t *buf, size_t len, Duodiag__Envelope **out,
                    dd_wire_stats_t *stats);
+
+/* UDP datagrams (the direct path, S43-S45) carry no integrity check a corrupted record could
+ * not slip through (the UDP checksum is optional over IPv4 and weak), so each datagram is the
+ * encoded envelope followed by its CRC-32C (Castagnoli, as SCTP's, RFC 9260 appendix A) in
+ * network byte order. A mismatch is a loss: the sender's retransmission repairs it. */
+#define DD_WIRE_DGRAM_TRAILER 4
+/* dd_wire_encode plus the trailer; cap must leave room for it. */
+int dd_wire_encode_datagram(const Duodiag__Envelope *env, uint8_t *buf, size_t cap, size_t *len);
+/* Check the trailer, then dd_wire_decode the rest. DD_EWIRE_CHECKSUM (counted as
+ * DD_WIRE_R_CHECKSUM) when the datagram is shorter than the trailer or its CRC is wrong. */
+int dd_wire_decode_datagram(const uint8_t *buf, size_t len, Duodiag__Envelope **out,
+                            dd_wire_stats_t *stats);
+/* CRC-32C (reflected, polynomial 0x1EDC6F41, init and final xor 0xFFFFFFFF); of "123456789" it
+ * is 0xE3069283 (RFC 3720 B.4 check value). */
+uint32_t dd_wire_crc32c(const uint8_t *data, size_t len);
 
 /* Free an envelope returned by dd_wire_decode or dd_wire_recv*; sets *env_p to NULL. */
 void dd_wire_free(Duodiag__Envelope **env_p);

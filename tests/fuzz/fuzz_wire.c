@@ -10,7 +10,25 @@
 static uint8_t s_buf[DD_WIRE_MAX];  /* first re-encoding */
 static uint8_t s_buf2[DD_WIRE_MAX]; /* second re-encoding */
 
+/* The same bytes as a UDP datagram (envelope + CRC-32C trailer): refused or accepted, never a
+ * crash; an accepted one is exactly what dd_wire_decode accepts without the trailer. */
+static void s_datagram(const uint8_t *data, size_t size) {
+  dd_wire_stats_t st;
+  dd_wire_stats_init(&st);
+  Duodiag__Envelope *env = NULL;
+  int rc = dd_wire_decode_datagram(data, size, &env, &st);
+  if (rc != 0) {
+    if (env || dd_wire_stats_rejected(&st) != 1) abort();
+    return;
+  }
+  Duodiag__Envelope *plain = NULL;
+  if (dd_wire_decode(data, size - DD_WIRE_DGRAM_TRAILER, &plain, NULL) != 0) abort();
+  dd_wire_free(&plain);
+  dd_wire_free(&env);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  s_datagram(data, size);
   dd_wire_stats_t stats;
   dd_wire_stats_init(&stats);
   Duodiag__Envelope *env = NULL;

@@ -29,7 +29,7 @@ declare -A proof=(
 
 # The device's own list of defects (its --help), so none goes without a proof.
 mapfile -t listed < <("$build/duodiag-first-device" --help 2>&1 |
-  sed -n '/--defect NAME/,/^  --[a-z]/p' | sed -n 's/^    \([a-z0-9_]*\) .*/\1/p')
+  sed -n '/--defect NAME/,/^  --[a-z]/p' | sed -n 's/^    \([a-z0-9_][a-z0-9_]*\) .*/\1/p')
 ((${#listed[@]} > 0)) || fail "could not read the defect list from duodiag-first-device --help"
 for d in "${listed[@]}"; do
   [[ -n ${proof[$d]:-} ]] || fail "defect $d has no scenario that catches it (add it to $0)"

@@ -183,7 +183,7 @@ static void s_on_udp(s_fake_t *f) {
                          &f->fd_addr_len);
     if (n <= 0) return;
     Duodiag__Envelope *e = NULL;
-    ck_assert_int_eq(dd_wire_decode(buf, (size_t)n, &e, NULL), 0);
+    ck_assert_int_eq(dd_wire_decode_datagram(buf, (size_t)n, &e, NULL), 0);
     Duodiag__Envelope env;
     if (e->body_case == DUODIAG__ENVELOPE__BODY_PROBE) {
       f->probes++;
@@ -196,7 +196,7 @@ static void s_on_udp(s_fake_t *f) {
         env.probe_echo = &pe;
         uint8_t out[256];
         size_t len;
-        ck_assert_int_eq(dd_wire_encode(&env, out, sizeof out, &len), 0);
+        ck_assert_int_eq(dd_wire_encode_datagram(&env, out, sizeof out, &len), 0);
         sendto(f->udp, out, len, 0, (struct sockaddr *)&f->fd_addr, f->fd_addr_len);
       }
     } else if (e->body_case == DUODIAG__ENVELOPE__BODY_VEHICLE_RECORD) {

@@ -127,7 +127,7 @@ static void s_udp_record(int udp, const struct sockaddr_in *to, const char *sess
   env.vehicle_record = &r;
   uint8_t buf[1024];
   size_t len = 0;
-  ck_assert_int_eq(dd_wire_encode(&env, buf, sizeof buf, &len), 0);
+  ck_assert_int_eq(dd_wire_encode_datagram(&env, buf, sizeof buf, &len), 0);
   ck_assert_int_eq(sendto(udp, buf, len, 0, (const struct sockaddr *)to, sizeof *to), (ssize_t)len);
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dd_can.h"
 #include "dd_canmux.h"
@@ -31,8 +32,8 @@
 
 #define S_MS 1000ull
 #define S_S 1000000ull
-#define S_T0 (1 * S_S)     /* clock at the start of each test */
-#define S_P2 (150 * S_MS)  /* P2client of dd_uds_client_cfg_default (50 ms + dP2 100 ms) */
+#define S_T0 (1 * S_S)      /* clock at the start of each test */
+#define S_P2 (150 * S_MS)   /* P2client of dd_uds_client_cfg_default (50 ms + dP2 100 ms) */
 #define S_MARGIN (1 * S_MS) /* slack allowed on an expected instant */
 /* Messages dd_tester tracks at once while they wait for their echo (S_MAX_CONFIRM in
  * dd_tester.c); past it the oldest is confirmed without its echo. */
@@ -40,11 +41,11 @@
 #define S_MAX_REC 128
 
 typedef struct {
-  int status;        /* result status */
-  bool final;        /* the request is over */
-  uint64_t done_at;  /* when the result was made */
-  uint8_t data[64];  /* the response (first bytes) */
-  size_t len;        /* its length */
+  int status;       /* result status */
+  bool final;       /* the request is over */
+  uint64_t done_at; /* when the result was made */
+  uint8_t data[64]; /* the response (first bytes) */
+  size_t len;       /* its length */
 } s_res_t;
 
 typedef struct {
@@ -53,19 +54,21 @@ typedef struct {
 } s_echo_t;
 
 typedef struct {
-  dd_clock_t clock;            /* manual; the mock port's clock follows it */
-  dd_loop_t *loop;             /* stepped by the test */
-  dd_canport_t *port;          /* mock with loopback, owned by mux */
-  dd_canmux_t *mux;            /* the port on the loop */
-  dd_tester_t *t;              /* under test */
-  s_res_t res[S_MAX_REC];      /* results handed to the callback */
-  size_t n_res;                /* their count */
-  s_echo_t echo[S_MAX_REC];    /* TX echoes seen on the port */
-  size_t n_echo;               /* their count */
-  uint64_t tx_at[S_MAX_REC];   /* loop time of each frame handed to the port */
-  size_t n_tx;                 /* their count */
-  uint8_t chain[8];            /* request to issue from the callback after a final result */
-  size_t chain_len;            /* its length (0: none) */
+  dd_clock_t clock;          /* manual; the mock port's clock follows it */
+  dd_loop_t *loop;           /* stepped by the test */
+  dd_canport_t *port;        /* mock with loopback, owned by mux */
+  dd_canmux_t *mux;          /* the port on the loop */
+  dd_tester_t *t;            /* under test */
+  s_res_t res[S_MAX_REC];    /* results handed to the callback */
+  size_t n_res;              /* their count */
+  s_echo_t echo[S_MAX_REC];  /* TX echoes seen on the port */
+  size_t n_echo;             /* their count */
+  uint64_t tx_at[S_MAX_REC]; /* loop time of each frame handed to the port */
+  size_t n_tx;               /* their count */
+  int remote[2];             /* pipe standing for another input of the loop (e.g. the
+                                remote party's socket) that hands in requests */
+  uint8_t queued[8];         /* the request that input carries */
+  size_t queued_len;         /* its length */
 } s_env_t;
 
 static void s_on_bus(const dd_can_frame_t *f, uint64_t now, void *arg) {
@@ -82,11 +85,15 @@ static void s_on_result(dd_tester_t *t, const dd_uds_result_t *res, void *arg) {
   *r = (s_res_t){.status = res->status, .final = res->final, .done_at = res->done_at};
   r->len = res->len < sizeof r->data ? res->len : sizeof r->data;
   if (res->data && r->len) memcpy(r->data, res->data, r->len);
-  if (res->final && e->chain_len) { /* a sequence: the next request follows from here */
-    size_t n = e->chain_len;
-    e->chain_len = 0;
-    ck_assert_int_eq(dd_tester_request(t, e->chain, n, false, s_on_result, e), 0);
-  }
+}
+
+/* The other input: one byte means "send the queued request now". */
+static int s_on_remote(dd_loop_t *loop, void *zsock, int fd, void *arg) {
+  s_env_t *e = arg;
+  uint8_t b;
+  ck_assert_int_eq(read(fd, &b, 1), 1);
+  ck_assert_int_eq(dd_tester_request(e->t, e->queued, e->queued_len, false, s_on_result, e), 0);
+  return 0;
 }
 
 /* Record the handoff time of frames given to the port since the last look. */
@@ -189,8 +196,7 @@ static void s_ecu(s_env_t *e, const char *text, uint64_t delay_us) {
 static void s_expect_sent(s_env_t *e, const char *text) {
   dd_can_frame_t got, want;
   ck_assert_int_eq(dd_can_parse(text, &want), 0);
-  ck_assert_msg(dd_canport_mock_take_sent(e->port, &got) == 0, "nothing on the bus, want %s",
-                text);
+  ck_assert_msg(dd_canport_mock_take_sent(e->port, &got) == 0, "nothing on the bus, want %s", text);
   char g[DD_CAN_TEXT_MAX];
   dd_can_format(&got, g, sizeof g);
   ck_assert_msg(got.id == want.id && got.len == want.len &&
@@ -337,6 +343,7 @@ START_TEST(test_echo_at_once) {
   s_request(&e, rdbi2, sizeof rdbi2, false);
   s_settle(&e);
   s_expect_echo(&e, 1, 0x7E0, 0x03, 0x22, t2);
+  s_expect_sent(&e, "7E0#0322F191CCCCCCCC");
   s_run_to(&e, t2 + S_P2 - 1);
   ck_assert_uint_eq(e.n_res, 1);
   s_run_to(&e, t2 + S_P2 + S_MARGIN);
@@ -352,7 +359,7 @@ START_TEST(test_echo_at_once) {
   s_expect_echo(&e, 2, 0x7E0, 0x10, 0x14, t3);
   s_expect_sent(&e, "7E0#10142EF190574442");
   s_run_to(&e, t3 + 10 * S_MS);
-  s_ecu(&e, "7E8#300000CCCCCCCCCC", 0); /* FC: ContinueToSend, BS 0, STmin 0 */
+  s_ecu(&e, "7E8#300000CCCCCCCCCC", 0); /* FC (9.6.5): ContinueToSend, BS 0, STmin 0 */
   s_run_to(&e, t3 + 50 * S_MS);
   s_expect_sent(&e, "7E0#2131323334353637");
   s_expect_sent(&e, "7E0#2238393031323334");
@@ -367,30 +374,42 @@ START_TEST(test_echo_at_once) {
 }
 END_TEST
 
-/* Case 2, a sequence in a non-default session with echoes at once: the next request is issued
- * from the previous result's callback, and that response arrives in the loop pass in which the
- * TesterPresent falls due. The keep-alive then goes out right behind the request, before the
- * loop reads the request's echo; P2client must still start at the request's echo. */
+/* Case 2, echoes at once in a non-default session: a first request is answered; then a second
+ * request comes in from another input of the loop (as the remote party's requests do) in the
+ * pass in which the TesterPresent falls due. Readers run before timers in a pass (dd_loop_step),
+ * so the request goes out first and the overdue keep-alive follows it in the same pump, before
+ * the loop has read the request's echo. P2client must still start at the request's echo. */
 START_TEST(test_echo_at_once_keepalive_same_pass) {
   s_env_t e;
   s_up(&e, true, DD_UDS_S3_CLIENT_US);
+  ck_assert_int_eq(pipe(e.remote), 0);
+  ck_assert_int_eq(dd_loop_add_fd(e.loop, e.remote[0], s_on_remote, &e), 0);
   dd_uds_client_set_session(dd_tester_client(e.t), DD_UDS_SESSION_EXTENDED, s_now(&e));
   uint64_t tp_at = S_T0 + DD_UDS_S3_CLIENT_US;
   s_run_to(&e, tp_at - 40 * S_MS);
   uint64_t t1 = s_now(&e);
   static const uint8_t rdbi[] = {0x22, 0xF1, 0x90};
   s_request(&e, rdbi, sizeof rdbi, false);
-  static const uint8_t next[] = {0x22, 0xF1, 0x91};
-  memcpy(e.chain, next, sizeof next);
-  e.chain_len = sizeof next;
   s_settle(&e);
   s_expect_echo(&e, 0, 0x7E0, 0x03, 0x22, t1);
-  s_ecu(&e, "7E8#0662F190414243CC", 40 * S_MS); /* received at tp_at */
-  s_run_to(&e, tp_at);
+  s_run_to(&e, t1 + 10 * S_MS);
+  s_ecu(&e, "7E8#0662F190414243CC", 0);
+  s_settle(&e);
   ck_assert_uint_eq(e.n_res, 1);
   ck_assert_int_eq(e.res[0].status, 0);
-  ck_assert_uint_eq(e.res[0].done_at, tp_at);
-  ck_assert_uint_eq(e.n_tx, 3); /* request 1, request 2, TesterPresent */
+  ck_assert(e.res[0].final);
+  ck_assert_uint_eq(e.res[0].done_at, t1 + 10 * S_MS);
+
+  s_run_to(&e, tp_at - 1);
+  ck_assert_uint_eq(e.n_tx, 1); /* the keep-alive is not out yet */
+  static const uint8_t next[] = {0x22, 0xF1, 0x91};
+  memcpy(e.queued, next, sizeof next);
+  e.queued_len = sizeof next;
+  dd_clock_set_us(&e.clock, tp_at);
+  dd_canport_mock_set_now(e.port, tp_at);
+  ck_assert_int_eq(write(e.remote[1], "r", 1), 1);
+  s_settle(&e);
+  ck_assert_uint_eq(e.n_tx, 3); /* request 2, then the TesterPresent, in that pass */
   ck_assert_uint_eq(e.tx_at[1], tp_at);
   ck_assert_uint_eq(e.tx_at[2], tp_at);
   s_expect_sent(&e, "7E0#0322F190CCCCCCCC");
@@ -402,6 +421,9 @@ START_TEST(test_echo_at_once_keepalive_same_pass) {
   ck_assert_uint_eq(e.n_res, 1);
   s_run_to(&e, tp_at + S_P2 + S_MARGIN);
   s_expect_p2_timeout(&e, 1, tp_at);
+  dd_loop_remove_fd(e.loop, e.remote[0]);
+  close(e.remote[0]);
+  close(e.remote[1]);
   s_down(&e);
 }
 END_TEST

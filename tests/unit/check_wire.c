@@ -874,6 +874,45 @@ START_TEST(test_truncated_prefixes_rejected) {
 }
 END_TEST
 
+/* The direct path's datagram trailer: CRC-32C check value of "123456789" is 0xE3069283 (RFC 3720
+ * B.4; the same as RFC 9260 appendix A's CRC32c); a record datagram decodes back, and every single
+ * bit flip anywhere in it (envelope or trailer) is refused as a checksum error, never delivered
+ * as a record with other values, which plain dd_wire_decode cannot promise. */
+START_TEST(test_datagram_checksum) {
+  ck_assert_uint_eq(dd_wire_crc32c((const uint8_t *)"123456789", 9), 0xE3069283u);
+  ck_assert_uint_eq(dd_wire_crc32c(NULL, 0), 0x00000000u);
+  s_fx_t *fx = calloc(1, sizeof *fx);
+  ck_assert(s_build(fx, DUODIAG__ENVELOPE__BODY_VEHICLE_RECORD));
+  uint8_t buf[4096], mut[4096];
+  size_t len = 0, plain = 0;
+  ck_assert_int_eq(dd_wire_encode_datagram(&fx->env, buf, sizeof buf, &len), 0);
+  ck_assert_int_eq(dd_wire_encode(&fx->env, mut, sizeof mut, &plain), 0);
+  ck_assert_uint_eq(len, plain + DD_WIRE_DGRAM_TRAILER);
+  ck_assert_mem_eq(buf, mut, plain); /* the envelope as the other links carry it */
+  size_t need = 0;
+  ck_assert_int_eq(dd_wire_encode_datagram(&fx->env, buf, plain + 3, &need), DD_ENOSPC);
+  ck_assert_uint_eq(need, len);
+  ck_assert_int_eq(dd_wire_encode_datagram(&fx->env, buf, sizeof buf, &len), 0);
+  Duodiag__Envelope *out = NULL;
+  dd_wire_stats_t st;
+  dd_wire_stats_init(&st);
+  ck_assert_int_eq(dd_wire_decode_datagram(buf, len, &out, &st), 0);
+  ck_assert_int_eq(out->body_case, DUODIAG__ENVELOPE__BODY_VEHICLE_RECORD);
+  ck_assert_uint_eq(out->vehicle_record->seq, fx->env.vehicle_record->seq);
+  dd_wire_free(&out);
+  for (size_t bit = 0; bit < len * 8; bit++) {
+    memcpy(mut, buf, len);
+    mut[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    ck_assert_int_eq(dd_wire_decode_datagram(mut, len, &out, &st), DD_EWIRE_CHECKSUM);
+    ck_assert_ptr_null(out);
+  }
+  ck_assert_uint_eq(st.rejected[DD_WIRE_R_CHECKSUM], len * 8);
+  ck_assert_int_eq(dd_wire_decode_datagram(buf, 3, &out, &st), DD_EWIRE_CHECKSUM);
+  ck_assert_str_eq(dd_wire_reason_name(DD_WIRE_R_CHECKSUM), "checksum");
+  free(fx);
+}
+END_TEST
+
 START_TEST(test_bit_flips_never_crash) {
   Duodiag__Envelope__BodyCase cases[64];
   size_t n = s_body_cases(cases, 64);
@@ -1625,6 +1664,7 @@ static Suite *s_suite(void) {
   TCase *tc = tcase_create("codec");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_round_trip_every_body);
+  tcase_add_test(tc, test_datagram_checksum);
   tcase_add_test(tc, test_round_trip_spot_checks);
   tcase_add_test(tc, test_chunk_size_limits);
   tcase_add_test(tc, test_truncated_prefixes_rejected);
