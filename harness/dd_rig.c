@@ -38,7 +38,7 @@ static int s_on_events(dd_loop_t *loop, void *zsock, int fd, void *arg) {
   return rc < 0 ? rc : 0;
 }
 
-static int s_mkdir_p(const char *path) {
+int dd_rig_mkdir_p(const char *path) {
   char tmp[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s", path);
   for (char *p = tmp + 1; *p; p++) {
@@ -58,7 +58,7 @@ int dd_rig_new(const char *run_dir, dd_rig_t **out) {
   int rc;
   if (run_dir) {
     snprintf(self->dir, sizeof self->dir, "%s", run_dir);
-    rc = s_mkdir_p(self->dir);
+    rc = dd_rig_mkdir_p(self->dir);
   } else {
     const char *tmp = getenv("TMPDIR");
     snprintf(self->dir, sizeof self->dir, "%s/duodiag-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -71,7 +71,7 @@ int dd_rig_new(const char *run_dir, dd_rig_t **out) {
   }
   char logs[PATH_MAX + 8];
   snprintf(logs, sizeof logs, "%s/logs", self->dir);
-  s_mkdir_p(logs);
+  dd_rig_mkdir_p(logs);
   /* ipc:// paths are limited to about 107 bytes (sun_path). */
   if (strlen(self->dir) > 80) {
     dd_error("run folder path too long for ZeroMQ ipc endpoints (%zu > 80 characters): %s",

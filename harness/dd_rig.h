@@ -16,6 +16,9 @@ typedef struct dd_rig dd_rig_t;
 
 /* run_dir: created if missing; NULL makes a fresh folder under $TMPDIR. The timeline goes to
  * RUN_DIR/timeline.jsonl, each child's output to RUN_DIR/logs/NAME.log. */
+/* Make a folder and its missing parents (mode 0755): 0, or a negative errno. */
+int dd_rig_mkdir_p(const char *path);
+
 int dd_rig_new(const char *run_dir, dd_rig_t **out);
 /* Stops every child still running (STOP, then SIGTERM, then SIGKILL) and frees everything. */
 void dd_rig_destroy(dd_rig_t **self_p);

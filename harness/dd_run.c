@@ -108,19 +108,6 @@ static void s_fail(s_run_t *r, const char *fmt, ...) {
 
 static uint64_t s_now(s_run_t *r) { return dd_clock_now_us(dd_loop_clock(dd_rig_loop(r->rig))); }
 
-static int s_mkdir_p(const char *path) {
-  char tmp[PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -errno;
-  return 0;
-}
-
 void dd_run_slug(const char *name, char *buf, size_t cap) {
   size_t n = 0;
   for (const char *p = name; *p && n + 1 < cap; p++) {
@@ -1401,7 +1388,7 @@ static void s_clear_outputs(const char *dir) {
 }
 
 static int s_open_rig(s_run_t *r) {
-  int rc = s_mkdir_p(r->opts->run_dir);
+  int rc = dd_rig_mkdir_p(r->opts->run_dir);
   if (rc < 0) {
     dd_error("cannot create the run folder %s: %s", r->opts->run_dir, strerror(-rc));
     return rc;

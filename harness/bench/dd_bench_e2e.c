@@ -21,6 +21,7 @@
 #include "dd_err.h"
 #include "dd_log.h"
 #include "dd_proc.h"
+#include "dd_rig.h"
 #include "dd_run.h"
 #include "dd_scenario.h"
 
@@ -193,19 +194,6 @@ static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *f
   return 0;
 }
 
-static int s_mkdir_p(const char *path) {
-  char tmp[PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -errno;
-  return 0;
-}
-
 static void s_usage(FILE *to) {
   fprintf(to,
           "usage: duodiag bench e2e [--quick] [--seed N] [--out DIR] [--only PART]...\n"
@@ -340,7 +328,7 @@ int dd_bench_e2e(int argc, char **argv) {
   }
 
   if (out_dir) {
-    if (s_mkdir_p(out_dir) < 0 || !realpath(out_dir, real) ||
+    if (dd_rig_mkdir_p(out_dir) < 0 || !realpath(out_dir, real) ||
         !s_copy(o.work, sizeof o.work, real)) {
       fprintf(stderr, "duodiag bench e2e: cannot create %s: %s\n", out_dir, strerror(errno));
       return DD_EXIT_USAGE;
