@@ -11,8 +11,9 @@ start=$(date +%s)
 echo "scenarios: duodiag run scenarios --tags '$tags' --out $out"
 "$build/duodiag" run scenarios --tags "$tags" --out "$out" --no-progress 2>"$out/stderr.log"
 rc=$?
-echo "scenarios: $(grep -c '^PASS' "$out/suite.txt" 2>/dev/null || echo 0) passed," \
-  "$(grep -vc '^PASS' "$out/suite.txt" 2>/dev/null || echo 0) not passed in $(($(date +%s) - start)) s;" \
+passed=$(grep -c '^PASS' "$out/suite.txt" 2>/dev/null)
+others=$(grep -vc '^PASS' "$out/suite.txt" 2>/dev/null)
+echo "scenarios: ${passed:-0} passed, ${others:-0} not passed in $(($(date +%s) - start)) s;" \
   "report: $out/report.html"
 if ((rc != 0)); then
   echo "scenarios: failed runs:"
