@@ -13,83 +13,8 @@
 
 /* ---- helpers ---- */
 
-/* The sample generator of scripts/gen-flash-samples.sh: xorshift32 (13, 17, 5), top byte of
- * each step, identification string over the first bytes. */
-static void s_gen(uint8_t *buf, size_t len, uint32_t x, const char *ident) {
-  for (size_t i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    buf[i] = (uint8_t)(x >> 24);
-  }
-  if (ident) memcpy(buf, ident, strlen(ident));
-}
-
-static char *s_slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot open %s", path);
-  ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-  long n = ftell(f);
-  ck_assert_int_ge(n, 0);
-  rewind(f);
-  char *buf = malloc((size_t)n + 1);
-  ck_assert_ptr_nonnull(buf);
-  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  buf[n] = '\0';
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
-
-static void s_spit(const char *path, const void *data, size_t len) {
-  FILE *f = fopen(path, "wb");
-  ck_assert_msg(f != NULL, "cannot create %s", path);
-  ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-  ck_assert_int_eq(fclose(f), 0);
-}
-
-/* objcopy is the independent implementation these tests compare with: absent, they fail. */
-static void s_need_objcopy(void) {
-  ck_assert_msg(system("command -v objcopy >/dev/null 2>&1") == 0,
-                "objcopy (GNU binutils) not found: install binutils to run the cross-checks");
-}
-
-static void s_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void s_run(const char *fmt, ...) {
-  char cmd[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  ck_assert_msg(system(cmd) == 0, "command failed: %s", cmd);
-}
-
-static char s_dir[64]; /* per-test scratch folder (each test runs in its own process) */
-
-static void s_mkdir(void) {
-  snprintf(s_dir, sizeof s_dir, "/tmp/check_hex.XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(s_dir));
-}
-
-static void s_rmdir(void) {
-  if (s_dir[0]) s_run("rm -rf '%s'", s_dir);
-  s_dir[0] = '\0';
-}
-
-static const char *s_path(const char *leaf) {
-  static char p[256];
-  snprintf(p, sizeof p, "%s/%s", s_dir, leaf);
-  return p;
-}
-
-static const char *s_src(void) {
-  const char *d = getenv("DD_SOURCE_DIR");
-#ifdef DD_SOURCE_DIR
-  if (!d) d = DD_SOURCE_DIR;
-#endif
-  ck_assert_msg(d != NULL, "set DD_SOURCE_DIR to the source tree");
-  return d;
-}
+#define DD_IMAGE_TEST_DIR "/tmp/check_hex.XXXXXX"
+#include "dd_image_test.h"
 
 static dd_image_t *s_read_ok(const char *text, size_t len) {
   dd_image_t *img = dd_image_new();
@@ -97,15 +22,6 @@ static dd_image_t *s_read_ok(const char *text, size_t len) {
   int rc = dd_hex_read(text, len, "t.hex", img, why, sizeof why);
   ck_assert_msg(rc == 0, "dd_hex_read: %s (%s)", why, dd_err_name(rc));
   return img;
-}
-
-static void s_expect_region(const dd_image_t *img, size_t i, uint32_t addr, const uint8_t *data,
-                            size_t len) {
-  ck_assert_uint_gt(dd_image_region_count(img), i);
-  dd_image_region_t r = dd_image_region(img, i);
-  ck_assert_uint_eq(r.addr, addr);
-  ck_assert_uint_eq(r.len, len);
-  ck_assert_mem_eq(r.data, data, len);
 }
 
 /* ---- published examples ---- */
